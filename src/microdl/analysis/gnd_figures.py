@@ -1,0 +1,90 @@
+"""Figures for whole-map predictions of total dislocation density."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def plot_map_prediction(
+    gnd_map: np.ndarray,
+    rho_t: np.ndarray,
+    n_lines: np.ndarray,
+    path: str | os.PathLike,
+    *,
+    truth_rho_t: np.ndarray | None = None,
+    truth_n_lines: np.ndarray | None = None,
+    title: str | None = None,
+) -> Path:
+    """Save a figure of a GND map and the predicted rho_t and N maps.
+
+    Parameters
+    ----------
+    gnd_map
+        ``(H, W, 2)`` GND density [screw, edge] in m^-2: shown as |rho_GND| with
+        arrows (subsampled to at most ~30 per side).
+    rho_t, n_lines
+        ``(H, W)`` predicted total density (m^-2, log colour scale) and line count.
+    path
+        PNG file to write.
+    truth_rho_t, truth_n_lines
+        Optional ground truth (e.g. for generated maps), shown in a second row.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import BoundaryNorm, LogNorm
+
+    has_truth = truth_rho_t is not None
+    nrows = 2 if has_truth else 1
+    fig, axes = plt.subplots(nrows, 3, figsize=(13, 4.2 * nrows), squeeze=False)
+    mag = np.hypot(gnd_map[..., 0], gnd_map[..., 1])
+    positive = rho_t[rho_t > 0]
+    lo = float(np.percentile(positive, 1)) if positive.size else 1e13
+    hi = float(rho_t.max()) if positive.size else 1e16
+    if has_truth:
+        tpos = truth_rho_t[truth_rho_t > 0]
+        if tpos.size:
+            lo, hi = min(lo, float(np.percentile(tpos, 1))), max(hi, float(tpos.max()))
+    rho_norm = LogNorm(vmin=max(lo, 1e10), vmax=max(hi, lo * 10))
+    n_norm = BoundaryNorm(np.arange(-0.5, 6.5, 1.0), 256)
+
+    ax = axes[0, 0]
+    im = ax.imshow(mag, cmap="gray_r", origin="lower")
+    h, w = mag.shape
+    step = max(1, int(np.ceil(max(h, w) / 30)))
+    yy, xx = np.mgrid[0:h:step, 0:w:step]
+    ax.quiver(xx, yy, gnd_map[::step, ::step, 0], gnd_map[::step, ::step, 1], color="tab:red",
+              angles="xy", pivot="mid", width=0.003)
+    ax.set_title("input |rho_GND| (m$^{-2}$) and GND vectors")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    im = axes[0, 1].imshow(np.clip(rho_t, rho_norm.vmin, None), norm=rho_norm, cmap="viridis", origin="lower")
+    axes[0, 1].set_title("predicted rho_t (m$^{-2}$)")
+    fig.colorbar(im, ax=axes[0, 1], fraction=0.046)
+    im = axes[0, 2].imshow(n_lines, norm=n_norm, cmap="tab10", origin="lower")
+    axes[0, 2].set_title("predicted N (lines per pixel)")
+    fig.colorbar(im, ax=axes[0, 2], fraction=0.046, ticks=range(0, 6))
+    if has_truth:
+        axes[1, 0].axis("off")
+        im = axes[1, 1].imshow(np.clip(truth_rho_t, rho_norm.vmin, None), norm=rho_norm, cmap="viridis",
+                               origin="lower")
+        axes[1, 1].set_title("true rho_t (m$^{-2}$)")
+        fig.colorbar(im, ax=axes[1, 1], fraction=0.046)
+        if truth_n_lines is not None:
+            im = axes[1, 2].imshow(truth_n_lines, norm=n_norm, cmap="tab10", origin="lower")
+            axes[1, 2].set_title("true N")
+            fig.colorbar(im, ax=axes[1, 2], fraction=0.046, ticks=range(0, 6))
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,46 @@
+"""Small pretrained weights shipped inside the package (no downloads at run time).
+
+``zhang2019-gnd.pt`` is the ``zhang2019-gnd`` ConvNet trained by our own
+``microdl gnd benchmark --preset cpu``; ``zhang2019-gnd.json`` records the
+command, data and test metrics that produced it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from microdl.exceptions import DataFileError
+
+_HERE = Path(__file__).resolve().parent
+SHIPPED = {"zhang2019-gnd": "zhang2019-gnd.pt"}
+ALIASES = {"default": "zhang2019-gnd"}
+
+
+def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
+    """Turn ``"default"``, a shipped model name, a run folder or a file into a ``model.pt`` path."""
+    key = str(name_or_path)
+    key = ALIASES.get(key, key)
+    if key in SHIPPED:
+        path = _HERE / SHIPPED[key]
+        if not path.exists():
+            raise DataFileError(
+                f"the shipped model {key!r} is missing from this installation ({path}); "
+                "train one with 'microdl gnd train' and pass --model RUN_DIR"
+            )
+        return path
+    path = Path(name_or_path)
+    if path.is_dir():
+        path = path / "model.pt"
+    if not path.exists():
+        raise DataFileError(
+            f"model not found: {name_or_path} (give 'default', {sorted(SHIPPED)}, a run folder or a model.pt file)"
+        )
+    return path
+
+
+def shipped_info(name: str = "zhang2019-gnd") -> dict:
+    """Metadata (command, metrics) of a shipped model, or an empty dict."""
+    meta = _HERE / (ALIASES.get(name, name) + ".json")
+    return json.loads(meta.read_text()) if meta.exists() else {}
