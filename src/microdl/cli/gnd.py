@@ -30,9 +30,9 @@ def generate(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Generate balanced 7 x 7 GND windows with their true rho_t and N labels."""
+    _positive("--per-class", per_class)
     from microdl.data.gnd_dataset import make_gnd_dataset
 
-    _positive("--per-class", per_class)
     stats = make_gnd_dataset(out, per_class, seed=seed, progress=progress, reuse=False)
     human = (
         f"wrote {stats['n_windows']} windows to {stats['path']} "
@@ -122,15 +122,17 @@ def predict(
     """Predict rho_t and N for every pixel of a whole GND map."""
     import numpy as np
 
-    from microdl.analysis.gnd import predict_map
     from microdl.io.arrays import check_map, read_array
     from microdl.pretrained import resolve_model_path
-    from microdl.train.gnd import load_gnd_model
 
     _positive("--batch-size", batch_size)
     gnd_map = check_map(read_array(map_path, key=key), channels=2, name=f"GND map {map_path}")
+    model_path = resolve_model_path(model)
+    from microdl.analysis.gnd import predict_map
+    from microdl.train.gnd import load_gnd_model
+
     dev = None if device == "auto" else device
-    net = load_gnd_model(resolve_model_path(model), device=dev)
+    net = load_gnd_model(model_path, device=dev)
     t0 = time.perf_counter()
     rho_t, n_lines = predict_map(net, gnd_map, border=border, batch_size=batch_size, device=dev)
     seconds = time.perf_counter() - t0
@@ -170,7 +172,7 @@ def benchmark(
     from microdl.analysis.gnd_benchmark import get_preset, run_gnd_benchmark
     from microdl.data.catalog import Catalog
 
-    p = get_preset(preset)
+    p = get_preset(preset)  # fails fast on an unknown name
     dev: int | str = int(devices) if devices.isdigit() else devices
     results = run_gnd_benchmark(p, out, work, progress=progress, accelerator=accelerator, devices=dev,
                                 num_nodes=num_nodes)
