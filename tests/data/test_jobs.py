@@ -1,0 +1,352 @@
+"""Tests of the resumable job runner ``microdl.data.jobs``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from microdl.data.jobs import Job, run_jobs, status
+from microdl.exceptions import DataFileError, InvalidParameterError
+
+HELPERS = Path(__file__).resolve().parent
+if str(HELPERS) not in sys.path:  # worker processes inherit sys.path
+    sys.path.insert(0, str(HELPERS))
+
+from _jobs_helpers import grid, log_lines, square  # noqa: E402
+
+
+def _tmp_files(out: Path) -> list[str]:
+    return sorted(p.name for p in out.iterdir() if ".tmp-" in p.name)
+
+
+def _mtimes(out: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != "manifest.json"}
+
+
+def _starts(log: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for e in log_lines(log):
+        if e["event"] == "start":
+            counts[e["key"]] = counts.get(e["key"], 0) + 1
+    return counts
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _wait_dead(pids: set[int], timeout: float = 10.0) -> set[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.05)
+    return {p for p in pids if _alive(p)}
+
+
+# ----------------------------------------------------------------------------- local runs
+
+
+def test_all_jobs_write_outputs_summaries_and_manifest(tmp_path):
+    out, log = tmp_path / "out", tmp_path / "log.jsonl"
+    jobs = grid(5, log=log)
+    report = run_jobs(square, jobs, out, workers=2, progress=False)
+
+    assert (report.n_total, report.n_done_before, report.n_ran, report.n_failed) == (5, 0, 5, 0)
+    assert report.ok and report.failed == ()
+    for i, job in enumerate(jobs):
+        assert job.output_path(out).read_text() == f"partial\n{i * i}\ncomplete\n"
+        summary = json.loads((out / f"{job.key}.json").read_text())
+        assert summary["summary"] == {"y": i * i}
+        assert summary["params"] == job.params and summary["seconds"] >= 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [j["key"] for j in manifest["jobs"]] == [j.key for j in jobs]
+    assert manifest["fn"].endswith("square")
+    assert _tmp_files(out) == []
+    st = status(out)
+    assert st.done == tuple(j.key for j in jobs) and st.pending == () and st.failed == {}
+    assert len({e["pid"] for e in log_lines(log)}) <= 2  # at most `workers` processes
+
+
+def test_rerun_runs_nothing_and_touches_no_file(tmp_path):
+    out, log = tmp_path / "out", tmp_path / "log.jsonl"
+    run_jobs(square, grid(4, log=log), out, workers=2, progress=False)
+    before, n_lines = _mtimes(out), len(log_lines(log))
+    time.sleep(0.05)
+
+    report = run_jobs(square, grid(4, log=log), out, workers=2, progress=False)
+
+    assert (report.n_done_before, report.n_ran, report.n_failed) == (4, 0, 0) and report.ok
+    assert _mtimes(out) == before
+    assert len(log_lines(log)) == n_lines
+
+
+def test_failing_job_is_recorded_and_the_rest_finish(tmp_path):
+    out = tmp_path / "out"
+    jobs = grid(4)
+    bad = Job("j002", {**jobs[2].params, "fail": True}, suffix=".txt")
+    jobs[2] = bad
+    report = run_jobs(square, jobs, out, workers=2, progress=False)
+
+    assert report.failed == ("j002",) and report.n_ran == 4 and not report.ok
+    err = json.loads((out / "j002.error.json").read_text())
+    assert err["error"]["type"] == "ValueError"
+    assert err["error"]["message"] == "boom in j002"
+    assert "Traceback" in err["error"]["traceback"] and "square" in err["error"]["traceback"]
+    assert not (out / "j002.txt").exists() and not (out / "j002.json").exists()
+    assert all((out / f"j00{i}.txt").exists() for i in (0, 1, 3))
+    assert status(out).failed == {"j002": "ValueError: boom in j002"}
+    assert _tmp_files(out) == []
+
+    # A rerun retries only the failed job; once it succeeds its error file goes.
+    jobs[2] = grid(4)[2]
+    again = run_jobs(square, jobs, out, workers=2, progress=False)
+    assert (again.n_done_before, again.n_ran, again.n_failed) == (3, 1, 0)
+    assert not (out / "j002.error.json").exists() and (out / "j002.txt").exists()
+
+
+def test_retries_rerun_a_flaky_job_within_the_call(tmp_path):
+    out = tmp_path / "out"
+    params = {"key": "flaky", "x": 3, "fail_first_n": 1, "counter": str(tmp_path / "count")}
+    report = run_jobs(square, [Job("flaky", params, ".txt")], out, workers=1,
+                      progress=False, retries=1)
+    assert report.ok and report.n_ran == 1
+    assert (tmp_path / "count").read_text() == "xx"
+    assert not (out / "flaky.error.json").exists()
+
+
+def test_crashing_worker_fails_only_its_own_job(tmp_path):
+    out = tmp_path / "out"
+    jobs = grid(5, sleep_s=0.1)
+    jobs[1] = Job("j001", {**jobs[1].params, "crash": True}, suffix=".txt")
+    report = run_jobs(square, jobs, out, workers=2, progress=False)
+
+    assert report.failed == ("j001",) and report.n_ran == 5
+    assert json.loads((out / "j001.error.json").read_text())["error"]["type"] == "WorkerCrashed"
+    assert sorted(status(out).done) == ["j000", "j002", "j003", "j004"]
+
+
+def test_stale_temporaries_and_unfinished_outputs_are_redone(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "j000.tmp-99999-deadbeef.txt").write_text("partial\n")
+    (out / "j001.tmp-99999-cafecafe.txt").mkdir()  # a directory output (e.g. Zarr)
+    (out / "j001.json.tmp-99999-00000000").write_text("{")
+    (out / "j002.txt").write_text("partial\n")  # output renamed, summary never written
+    (out / "unrelated.npy").write_text("keep me")
+
+    report = run_jobs(square, grid(3), out, workers=2, progress=False)
+
+    assert (report.n_done_before, report.n_ran) == (0, 3)
+    assert _tmp_files(out) == []
+    assert (out / "j002.txt").read_text() == "partial\n4\ncomplete\n"
+    assert (out / "unrelated.npy").read_text() == "keep me"
+
+
+def test_done_job_with_other_params_is_refused(tmp_path):
+    out = tmp_path / "out"
+    run_jobs(square, grid(2), out, workers=1, progress=False)
+    changed = grid(2)
+    changed[1] = Job("j001", {**changed[1].params, "x": 7}, ".txt")
+    with pytest.raises(InvalidParameterError, match="j001.*already done"):
+        run_jobs(square, changed, out, workers=1, progress=False)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: Job("bad key", {}), "Job.key"),
+        (lambda: Job("../up", {}), "Job.key"),
+        (lambda: Job("manifest", {}), "reserved"),
+        (lambda: Job("a.error", {}), "reserved"),
+        (lambda: Job("a", {}, suffix=".json"), "Job.suffix"),
+        (lambda: Job("a", {}, suffix="npz"), "Job.suffix"),
+        (lambda: Job("a", [1, 2]), "Job.params"),
+    ],
+)
+def test_job_validation(make, match):
+    with pytest.raises(InvalidParameterError, match=match):
+        make()
+
+
+def test_run_jobs_validation(tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(InvalidParameterError, match="unique"):
+        run_jobs(square, [Job("a", {}), Job("a", {})], out, progress=False)
+    with pytest.raises(InvalidParameterError, match="top-level"):
+        run_jobs(lambda p, o: {}, [Job("a", {})], out, progress=False)
+    with pytest.raises(InvalidParameterError, match="JSON"):
+        run_jobs(square, [Job("a", {"x": object()})], out, progress=False)
+    with pytest.raises(InvalidParameterError, match="workers"):
+        run_jobs(square, [Job("a", {})], out, workers=0, progress=False)
+    with pytest.raises(InvalidParameterError, match="retries"):
+        run_jobs(square, [Job("a", {})], out, retries=-1, progress=False)
+    with pytest.raises(InvalidParameterError, match="not both"):
+        run_jobs(square, [Job("a", {})], out, scheduler="tcp://x:1", cluster=object())
+    with pytest.raises(DataFileError, match="manifest"):
+        status(tmp_path / "nowhere")
+
+
+def test_second_runner_on_same_out_dir_is_refused(tmp_path):
+    import fcntl
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / ".jobs.lock", "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(InvalidParameterError, match="in use"):
+            run_jobs(square, grid(1), out, progress=False)
+
+
+def test_progress_bar_counts_skipped_jobs(tmp_path, capsys):
+    out = tmp_path / "out"
+    run_jobs(square, grid(2), out, workers=1, progress=False)
+    run_jobs(square, grid(3), out, workers=1, progress=True)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "2/3" in captured.err and "3/3" in captured.err
+
+
+# ----------------------------------------------------------------------------- interrupted runs
+
+_SCRIPT = """
+import json, sys
+sys.path.insert(0, {helpers!r})
+from _jobs_helpers import grid, square
+from microdl.data.jobs import run_jobs
+
+if __name__ == "__main__":
+    try:
+        run_jobs(square, grid({n}, log={log!r}, sleep_s={sleep_s}), {out!r}, workers=2,
+                 progress=False)
+    except KeyboardInterrupt:
+        sys.exit(130)
+"""
+
+
+def _start_script(tmp_path: Path, n: int, sleep_s: float) -> tuple[subprocess.Popen, Path, Path]:
+    out, log = tmp_path / "out", tmp_path / "log.jsonl"
+    script = tmp_path / "run_grid.py"
+    script.write_text(textwrap.dedent(_SCRIPT.format(
+        helpers=str(HELPERS), n=n, log=str(log), sleep_s=sleep_s, out=str(out))))
+    proc = subprocess.Popen([sys.executable, str(script)], start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return proc, out, log
+
+
+def _wait_for_done(out: Path, n: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if out.is_dir() and sum(1 for p in out.glob("j*.json") if ".error" not in p.name) >= n:
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"runner exited early: {proc.communicate()}")
+        time.sleep(0.02)
+    proc.kill()
+    pytest.fail("jobs did not finish in time")
+
+
+def test_killed_run_resumes_without_redoing_finished_jobs(tmp_path):
+    n = 12
+    proc, out, log = _start_script(tmp_path, n, sleep_s=0.3)
+    _wait_for_done(out, 4, proc)
+    os.kill(proc.pid, signal.SIGKILL)  # the runner only: its workers must die with it
+    proc.communicate(timeout=10)
+    assert _wait_dead({e["pid"] for e in log_lines(log)}) == set()
+
+    finished = set(status(out).done)
+    assert 4 <= len(finished) < n
+    assert _tmp_files(out), "jobs in flight leave half-written temporary files"
+    assert not set(status(out).pending) & finished and status(out).failed == {}
+    before = {k: v for k, v in _mtimes(out).items() if k.split(".")[0] in finished}
+
+    report = run_jobs(square, grid(n, log=log, sleep_s=0.3), out, workers=2, progress=False)
+
+    assert (report.n_done_before, report.n_ran, report.n_failed) == (len(finished),
+                                                                      n - len(finished), 0)
+    assert {k: v for k, v in _mtimes(out).items() if k in before} == before
+    starts = _starts(log)
+    assert all(starts[k] == 1 for k in finished)
+    assert set(starts) == {j.key for j in grid(n)}
+    assert _tmp_files(out) == [] and len(status(out).done) == n
+    for i in range(n):
+        assert (out / f"j{i:03d}.txt").read_text().endswith("complete\n")
+
+
+def test_ctrl_c_stops_quickly_and_keeps_finished_files(tmp_path):
+    n = 16
+    proc, out, log = _start_script(tmp_path, n, sleep_s=0.3)
+    _wait_for_done(out, 2, proc)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
+    t0 = time.monotonic()
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err.decode()
+    assert time.monotonic() - t0 < 5
+    assert _wait_dead({e["pid"] for e in log_lines(log)}) == set()
+    st = status(out)
+    assert 2 <= len(st.done) < n and st.failed == {}
+
+    report = run_jobs(square, grid(n, log=log, sleep_s=0.3), out, workers=2, progress=False)
+    assert report.n_done_before == len(st.done) and report.ok
+
+
+# ----------------------------------------------------------------------------- Dask
+
+
+@pytest.fixture(scope="module")
+def local_cluster():
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       host="127.0.0.1", dashboard_address=None)
+    yield cluster
+    cluster.close()
+
+
+def test_dask_cluster_runs_grid_and_resumes(tmp_path, local_cluster):
+    out, log = tmp_path / "out", tmp_path / "log.jsonl"
+    jobs = grid(6, log=log, sleep_s=0.05)
+    jobs[4] = Job("j004", {**jobs[4].params, "fail": True}, ".txt")
+
+    report = run_jobs(square, jobs, out, cluster=local_cluster, progress=False)
+    assert report.failed == ("j004",) and report.n_ran == 6
+    assert json.loads((out / "j004.error.json").read_text())["error"]["type"] == "ValueError"
+    assert len(status(out).done) == 5
+    worker_pids = {e["pid"] for e in log_lines(log)}
+    assert os.getpid() not in worker_pids  # ran in the cluster's worker processes
+
+    # Through the scheduler address: only the failed job runs again.
+    before = _mtimes(out)
+    again = run_jobs(square, grid(6, log=log, sleep_s=0.05), out,
+                     scheduler=local_cluster.scheduler_address, progress=False)
+    assert (again.n_done_before, again.n_ran, again.n_failed) == (5, 1, 0)
+    assert {k: v for k, v in _mtimes(out).items() if not k.startswith("j004")} == {
+        k: v for k, v in before.items() if not k.startswith("j004")}
+    assert _starts(log)["j004"] == 2 and _starts(log)["j000"] == 1
+
+
+def test_unreachable_scheduler_is_a_clear_error(tmp_path):
+    dask = pytest.importorskip("dask")
+    pytest.importorskip("distributed")
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        t0 = time.monotonic()
+        with pytest.raises(InvalidParameterError, match="scheduler.*tcp://127.0.0.1:9"):
+            run_jobs(square, grid(1), tmp_path / "out", scheduler="tcp://127.0.0.1:9",
+                     progress=False)
+    assert time.monotonic() - t0 < 15
+
+
+def test_missing_distributed_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(InvalidParameterError, match=r"pip install 'microdl\[cluster\]'"):
+        run_jobs(square, grid(1), tmp_path / "out", scheduler="tcp://127.0.0.1:9",
+                 progress=False)
