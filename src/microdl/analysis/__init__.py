@@ -1,0 +1,1 @@
+"""What users read: evaluation tables, confusion matrices, prediction maps."""

@@ -1,0 +1,30 @@
+"""Plain torch models and a registry: ``create_model(name, **cfg)``, ``list_models()``."""
+
+from microdl.models import zhang2019 as _zhang2019  # noqa: F401  (registers presets)
+from microdl.models.registry import (
+    create_model,
+    list_models,
+    load_model,
+    model_factory,
+    register_model,
+    save_model,
+)
+from microdl.models.zhang2019 import (
+    ZhangNgan2019GND,
+    count_parameters,
+    rho_to_target,
+    target_to_rho,
+)
+
+__all__ = [
+    "create_model",
+    "list_models",
+    "model_factory",
+    "register_model",
+    "save_model",
+    "load_model",
+    "ZhangNgan2019GND",
+    "count_parameters",
+    "rho_to_target",
+    "target_to_rho",
+]

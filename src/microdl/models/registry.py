@@ -1,0 +1,216 @@
+"""A small model registry in the style of timm: named presets built by factories.
+
+Factories are plain functions decorated with :func:`register_model`. They take
+typed keyword arguments (no ``**kwargs``) and return an :class:`torch.nn.Module`.
+:func:`create_model` looks a name up, calls the factory and records the name and
+configuration on the model (attributes ``model_name`` and ``model_cfg``) so the
+model can be saved and rebuilt without pickling classes.
+
+Examples
+--------
+>>> from microdl.models import create_model, list_models
+>>> "zhang2019-gnd" in list_models()
+True
+>>> model = create_model("zhang2019-gnd", dropout=0.5)
+>>> model.model_name
+'zhang2019-gnd'
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from torch import nn
+
+from microdl.exceptions import DataFileError, InvalidParameterError, UnknownNameError
+
+__all__ = [
+    "register_model",
+    "create_model",
+    "list_models",
+    "model_factory",
+    "save_model",
+    "load_model",
+]
+
+_F = TypeVar("_F", bound=Callable[..., nn.Module])
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(name: str) -> Callable[[_F], _F]:
+    """Register a model factory under ``name``.
+
+    Parameters
+    ----------
+    name
+        Registry name, lower case with dashes (e.g. ``"zhang2019-gnd"``).
+
+    Returns
+    -------
+    decorator
+        Returns the factory unchanged.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``name`` is already registered.
+    """
+
+    def decorator(factory: _F) -> _F:
+        if name in _REGISTRY and _REGISTRY[name] is not factory:
+            raise InvalidParameterError(f"model name {name!r} is already registered")
+        _REGISTRY[name] = factory
+        return factory
+
+    return decorator
+
+
+def list_models() -> list[str]:
+    """Names of all registered models, sorted."""
+    return sorted(_REGISTRY)
+
+
+def model_factory(name: str) -> Callable[..., nn.Module]:
+    """Return the factory registered as ``name``.
+
+    Raises
+    ------
+    UnknownNameError
+        If ``name`` is not registered; the message lists the known names.
+    """
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownNameError(
+            f"model must be one of {list_models()}, got {name!r}"
+        ) from None
+
+
+def create_model(name: str, **cfg: Any) -> nn.Module:
+    """Build the registered model ``name`` with configuration ``cfg``.
+
+    Parameters
+    ----------
+    name
+        A name from :func:`list_models`.
+    **cfg
+        Keyword arguments of the factory; unknown keys are an error (they are
+        checked against the factory signature, never silently dropped).
+
+    Returns
+    -------
+    torch.nn.Module
+        The model, with ``model_name`` (str) and ``model_cfg`` (dict) attributes.
+
+    Raises
+    ------
+    UnknownNameError
+        If ``name`` is not registered.
+    InvalidParameterError
+        If ``cfg`` holds a key the factory does not accept.
+    """
+    factory = model_factory(name)
+    params = inspect.signature(factory).parameters
+    unknown = sorted(set(cfg) - set(params))
+    if unknown:
+        raise InvalidParameterError(
+            f"model {name!r} accepts options {sorted(params)}, got unknown {unknown}"
+        )
+    model = factory(**cfg)
+    model.model_name = name
+    model.model_cfg = dict(cfg)
+    return model
+
+
+EXPORT_FORMAT = "microdl.model/1"
+
+
+def save_model(model: nn.Module, path: str | os.PathLike, *, extra: dict | None = None) -> Path:
+    """Save a registry model as a small, Lightning-free file.
+
+    The file is a ``torch.save`` dict with ``format``, ``model_name``,
+    ``model_cfg`` (factory keyword arguments), ``state_dict`` (on the CPU) and
+    ``extra`` (JSON-like metadata, e.g. the scaling). It loads with
+    ``torch.load(..., weights_only=True)`` and :func:`load_model`.
+
+    Parameters
+    ----------
+    model
+        A model made by :func:`create_model` (it carries ``model_name`` and
+        ``model_cfg``).
+    path
+        Output file; written atomically (temporary file, then rename).
+    extra
+        Additional metadata stored verbatim.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``model`` was not made by :func:`create_model`.
+    """
+    name = getattr(model, "model_name", None)
+    if name is None:
+        raise InvalidParameterError(
+            "model must come from microdl.models.create_model (no model_name attribute)"
+        )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = {
+        "format": EXPORT_FORMAT,
+        "model_name": name,
+        "model_cfg": dict(getattr(model, "model_cfg", {})),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "extra": dict(extra or {}),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(blob, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_model(
+    path: str | os.PathLike, device: str | torch.device | None = None
+) -> tuple[nn.Module, dict]:
+    """Load a file written by :func:`save_model`.
+
+    Parameters
+    ----------
+    path
+        File written by :func:`save_model`.
+    device
+        Target device; ``None`` or ``"auto"`` picks one with
+        :func:`microdl._device.auto_device`.
+
+    Returns
+    -------
+    model, extra
+        The model in evaluation mode on ``device`` and the stored metadata.
+
+    Raises
+    ------
+    DataFileError
+        If the file is missing or not a microdl model export.
+    """
+    from microdl._device import auto_device
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"model file {str(path)!r} does not exist")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
+        raise DataFileError(f"model file {str(path)!r} is not a torch file: {exc}") from exc
+    if not isinstance(blob, dict) or blob.get("format") != EXPORT_FORMAT:
+        raise DataFileError(
+            f"model file {str(path)!r} must hold format {EXPORT_FORMAT!r}, "
+            f"got {blob.get('format') if isinstance(blob, dict) else type(blob).__name__!r}"
+        )
+    model = create_model(blob["model_name"], **blob["model_cfg"])
+    model.load_state_dict(blob["state_dict"])
+    model.to(auto_device(device)).eval()
+    return model, dict(blob.get("extra", {}))
