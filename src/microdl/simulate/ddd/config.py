@@ -1,0 +1,236 @@
+"""Frozen configuration of a 2D DDD pillar-compression simulation.
+
+Every parameter of a run lives in one :class:`PillarConfig` (with a nested
+:class:`Material`), which is saved as JSON next to each output. Units are in the
+field names: ``_um`` micrometres, ``_nm`` nanometres, ``_b`` Burgers vectors,
+``_mpa`` megapascals, ``_gpa`` gigapascals, ``_ns`` nanoseconds, ``_per_um2`` per
+square micrometre, ``_per_s`` per second. Strains are plain fractions
+(``0.01`` = 1 %). The simulator converts everything to SI internally.
+
+References
+----------
+V. S. Deshpande, A. Needleman and E. Van der Giessen, "Plasticity size effects in
+tension and compression of single crystals", J. Mech. Phys. Solids 53, 2661 (2005)
+(the "Al-like" parameter set used here).
+Z. Yang et al., "Learning to predict crystal plasticity at the nanoscale: deep
+residual networks and size effects in uniaxial compression discrete dislocation
+simulations", Sci. Rep. 10, 8262 (2020) (protocol: prior strain, unload, reload).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from microdl.exceptions import InvalidParameterError, UnknownNameError, check_positive
+
+
+@dataclass(frozen=True)
+class Material:
+    """Elastic constants, Burgers vector and drag.
+
+    Parameters
+    ----------
+    name
+        Label stored with the output.
+    youngs_modulus_gpa, poisson_ratio
+        Isotropic elasticity (plane strain).
+    burgers_nm
+        Burgers vector magnitude.
+    drag_pa_s
+        Drag coefficient ``B``; glide velocity ``v = f / B`` (f in N/m).
+    """
+
+    name: str = "Al-like"
+    youngs_modulus_gpa: float = 70.0
+    poisson_ratio: float = 0.33
+    burgers_nm: float = 0.25
+    drag_pa_s: float = 1e-4
+
+    def __post_init__(self) -> None:
+        check_positive("youngs_modulus_gpa", self.youngs_modulus_gpa)
+        check_positive("burgers_nm", self.burgers_nm)
+        check_positive("drag_pa_s", self.drag_pa_s)
+        if not 0.0 <= self.poisson_ratio < 0.5:
+            raise InvalidParameterError(f"poisson_ratio must be in [0, 0.5), got {self.poisson_ratio!r}")
+
+    @property
+    def shear_modulus_pa(self) -> float:
+        """``mu = E / (2 (1 + nu))`` in Pa (26.3 GPa for the Al preset)."""
+        return self.youngs_modulus_gpa * 1e9 / (2.0 * (1.0 + self.poisson_ratio))
+
+
+#: Al-like constants of Deshpande, Needleman & Van der Giessen (2005), as in the spec's table.
+AL_PRESET = Material()
+
+MATERIALS: dict[str, Material] = {"al": AL_PRESET}
+
+
+def material(name: str) -> Material:
+    """Return a named material preset (``"al"``)."""
+    try:
+        return MATERIALS[name.lower()]
+    except KeyError:
+        raise UnknownNameError(f"material must be one of {sorted(MATERIALS)}, got {name!r}") from None
+
+
+@dataclass(frozen=True)
+class PillarConfig:
+    """All parameters of one pillar simulation (load, unload to F = 0, reload).
+
+    Parameters
+    ----------
+    width_um
+        Pillar width ``w`` (x, lateral).
+    aspect
+        Height / width; the loading axis is y and ``h = aspect * w``.
+    slip
+        ``"one"``: a single system at ``+slip_angle_deg`` to the loading axis;
+        ``"two"``: systems at ``+-slip_angle_deg``.
+    slip_angle_deg
+        Angle between slip planes and the loading axis (30 degrees: slip direction
+        at 60 degrees from x for the ``+`` system).
+    plane_spacing_b
+        Spacing of the discrete slip planes of each system (100 b = 25 nm).
+    source_density_per_um2, source_strength_mean_mpa, source_strength_sd_mpa
+        Frank--Read point sources: number ~ Poisson(density * w * h) (see
+        ``min_sources``) and Gaussian strengths ``tau_nuc`` (truncated at
+        ``0.1 * mean``).
+    min_sources
+        Lower bound on the number of sources. Small pillars are source-starved
+        (0.9 expected sources at w = 62.5 nm); the default 1 guarantees that
+        every sample can deform plastically. Set 0 for the pure Poisson count.
+    nucleation_time_ns
+        ``t_nuc``: ``|tau| > tau_nuc`` must hold this long before a dipole of
+        spacing ``L_nuc = mu b / (2 pi (1 - nu) tau_nuc)`` is emitted.
+    obstacle_density_per_um2
+        Point obstacles on slip planes; ``None`` means twice the source density.
+    obstacle_strength_mpa
+        ``tau_obs``: a pinned dislocation is released when ``|tau| >= tau_obs``.
+    annihilation_distance_b
+        ``L_e``: opposite-sign dislocations on one plane closer than this annihilate.
+    dt_ns, strain_rate_per_s
+        Time step and applied strain rate ``|dU/dt| / h`` (loading and unloading).
+    prior_strain, reload_strain
+        Prior (pre-)strain and test (reload) strain, fractions.
+    reload_snapshots
+        Reload strains (fractions, each ``<= reload_strain``) at which a strain
+        profile is recorded; empty means ``(reload_strain,)``. One trajectory
+        thus yields e.g. the 0.1 % and 1 % images.
+    fe_nx
+        FE elements across the width (``n_y = fe_nx * aspect``).
+    pixel_size_nm
+        Target pixel size of the strain profile; the pixel count per side is
+        ``round(side / pixel)`` and the exact pixel size is stored with the result.
+    max_substeps
+        Upper bound on explicit sub-steps per time step (see
+        :mod:`microdl.simulate.ddd.dynamics`).
+    record_every
+        Stress--strain curve sampling interval in steps.
+    max_unload_strain
+        Safety bound: unloading stops after this much strain even if F > 0.
+    ends
+        Top/bottom boundary condition; only ``"clamped"`` (sticking platens) is
+        implemented.
+    material
+        Elastic constants (default :data:`AL_PRESET`).
+    """
+
+    width_um: float = 0.125
+    aspect: float = 4.0
+    slip: str = "two"
+    slip_angle_deg: float = 30.0
+    plane_spacing_b: float = 100.0
+    source_density_per_um2: float = 55.0
+    source_strength_mean_mpa: float = 50.0
+    source_strength_sd_mpa: float = 10.0
+    min_sources: int = 1
+    nucleation_time_ns: float = 10.0
+    obstacle_density_per_um2: float | None = None
+    obstacle_strength_mpa: float = 150.0
+    annihilation_distance_b: float = 6.0
+    dt_ns: float = 0.5
+    strain_rate_per_s: float = 1e4
+    prior_strain: float = 0.01
+    reload_strain: float = 0.01
+    reload_snapshots: tuple[float, ...] = ()
+    fe_nx: int = 32
+    pixel_size_nm: float = 2.0
+    max_substeps: int = 32
+    record_every: int = 10
+    max_unload_strain: float = 0.05
+    ends: str = "clamped"
+    material: Material = field(default_factory=lambda: AL_PRESET)
+
+    def __post_init__(self) -> None:
+        for name in (
+            "width_um", "aspect", "plane_spacing_b", "source_strength_mean_mpa", "nucleation_time_ns",
+            "obstacle_strength_mpa", "dt_ns", "strain_rate_per_s", "reload_strain", "pixel_size_nm",
+            "max_unload_strain",
+        ):
+            check_positive(name, getattr(self, name))
+        for name in ("source_density_per_um2", "source_strength_sd_mpa", "annihilation_distance_b", "prior_strain"):
+            check_positive(name, getattr(self, name), allow_zero=True)
+        if self.obstacle_density_per_um2 is not None:
+            check_positive("obstacle_density_per_um2", self.obstacle_density_per_um2, allow_zero=True)
+        if self.slip not in ("one", "two"):
+            raise InvalidParameterError(f"slip must be 'one' or 'two', got {self.slip!r}")
+        if not 0.0 < self.slip_angle_deg < 90.0:
+            raise InvalidParameterError(f"slip_angle_deg must be in (0, 90), got {self.slip_angle_deg!r}")
+        if self.ends != "clamped":
+            raise InvalidParameterError(f"ends must be 'clamped' (the only one implemented), got {self.ends!r}")
+        for name in ("fe_nx", "max_substeps", "record_every"):
+            if int(getattr(self, name)) < 1:
+                raise InvalidParameterError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
+        if int(self.min_sources) < 0:
+            raise InvalidParameterError(f"min_sources must be >= 0, got {self.min_sources!r}")
+        if self.prior_strain > 0.5 or self.reload_strain > 0.5:
+            raise InvalidParameterError(
+                f"strains are fractions (0.01 = 1 %); got prior_strain={self.prior_strain!r}, "
+                f"reload_strain={self.reload_strain!r}"
+            )
+        snaps = tuple(float(s) for s in self.reload_snapshots)
+        if any(s <= 0 or s > self.reload_strain * (1 + 1e-12) for s in snaps):
+            raise InvalidParameterError(
+                f"reload_snapshots must lie in (0, reload_strain={self.reload_strain}], got {snaps!r}"
+            )
+        object.__setattr__(self, "reload_snapshots", tuple(sorted(set(snaps))) or (float(self.reload_strain),))
+        if isinstance(self.material, dict):  # from JSON
+            object.__setattr__(self, "material", Material(**self.material))
+
+    # derived quantities -------------------------------------------------------------
+    @property
+    def height_um(self) -> float:
+        return self.width_um * self.aspect
+
+    @property
+    def obstacle_density(self) -> float:
+        """Obstacle density (per um^2); twice the source density unless given."""
+        if self.obstacle_density_per_um2 is None:
+            return 2.0 * self.source_density_per_um2
+        return self.obstacle_density_per_um2
+
+    @property
+    def slip_directions_rad(self) -> tuple[float, ...]:
+        """Angles of the slip directions to the x axis (rad): 60 deg, and 120 deg for two systems."""
+        a = math.radians(90.0 - self.slip_angle_deg)
+        return (a,) if self.slip == "one" else (a, math.pi - a)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PillarConfig:
+        """Rebuild a config saved with :meth:`to_dict` (JSON lists become tuples)."""
+        data = dict(data)
+        if "material" in data and isinstance(data["material"], dict):
+            data["material"] = Material(**data["material"])
+        if "reload_snapshots" in data:
+            data["reload_snapshots"] = tuple(data["reload_snapshots"])
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise InvalidParameterError(f"unknown PillarConfig fields {sorted(unknown)}")
+        return cls(**data)
