@@ -235,6 +235,22 @@ def _same_plane_events(order, plane, sign, xi_old, xi_new, le, min_gap):
     return dead, out
 
 
+def substeps_needed(r2min: float, dt: float, drag: float, kpair: float, r_floor: float, max_substeps: int) -> int:
+    """Number of explicit sub-steps for a closest different-plane pair at ``sqrt(r2min)`` (m).
+
+    A pair at distance ``r`` has a glide stiffness of at most ``kpair / r^2`` (N/m^2, with
+    ``kpair = mu b^2 / (2 pi (1-nu))``), so the relative mode of two mobile dislocations
+    decays at ``lambda = 2 kpair / (B r^2)``. Explicit Euler is stable for
+    ``dt lambda < 2``; we require ``dt_sub lambda <= 1.5``, i.e.
+    ``dt_sub <= 0.75 B r^2 / kpair``, with ``r >= r_floor`` and at most ``max_substeps``.
+    """
+    if not np.isfinite(r2min):
+        return 1
+    r2 = max(r2min, r_floor * r_floor)
+    dt_c = 0.75 * drag * r2 / kpair
+    return int(min(max_substeps, max(1, math.ceil(dt / dt_c - 1e-12))))
+
+
 @dataclass
 class StepStats:
     """Counters accumulated over a run."""
@@ -387,11 +403,7 @@ class PillarModel:
     # ------------------------------------------------------------------ dynamics
     def n_substeps(self, r2min: float) -> int:
         """Sub-steps needed for explicit stability of different-plane close pairs."""
-        if not np.isfinite(r2min):
-            return 1
-        r2 = max(r2min, (2 * self.le) ** 2)
-        dt_c = 0.75 * self.drag * r2 / self.kpair
-        return int(min(self.config.max_substeps, max(1, math.ceil(self.dt / dt_c - 1e-12))))
+        return substeps_needed(r2min, self.dt, self.drag, self.kpair, 2 * self.le, self.config.max_substeps)
 
     def step(self, top_displacement: float) -> None:
         """Advance by one time step ``dt`` at platen displacement ``U`` (m)."""
