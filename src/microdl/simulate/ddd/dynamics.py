@@ -28,12 +28,14 @@ Explicit Euler at ``dt = 0.5 ns`` is unstable for dislocation pairs closer than
 ``sqrt(dt mu b^2 / (2 pi (1-nu) B))`` ~ 31-44 nm, while pile-ups on one plane are
 ~16 nm apart. Two measures make the update stable:
 
-1. **Same-plane like-sign neighbours are integrated linearly implicitly**
-   (:func:`.kernels.implicit_plane_update`): per plane, ``(I - dt J / B) dxi = dt f / B``
-   with ``J`` the exact Jacobian of their ``1/r`` pair forces. ``J`` is a negative
-   semi-definite weighted graph Laplacian, so the step is stable for any ``dt`` and
-   pile-ups relax without oscillation or crossing. Opposite-sign pairs on one plane
-   attract and are resolved by annihilation, so they stay explicit.
+1. **Same-plane like-sign neighbours are integrated implicitly** (backward Euler,
+   :func:`.kernels.implicit_plane_update`): per plane, ``dxi = dt/B (f_other + f_like(xi + dxi))``
+   is solved by Newton's method, ``f_like`` being the exact ``1/r`` forces between
+   like-sign dislocations of the plane and ``f_other`` (applied, image, other planes,
+   opposite signs) frozen over the step. The like-sign energy ``-kpair ln|r|`` is
+   convex, so the step is unique, stable for any ``dt`` and never reorders a pile-up.
+   Opposite-sign pairs on one plane attract and are resolved by annihilation, so they
+   stay explicit.
 2. **Other close pairs are sub-cycled**: the step is split into
    ``n_sub = ceil(dt / dt_c)`` sub-steps with ``dt_c = 0.75 B r_min^2 / (mu b^2 / (2 pi (1-nu)))``,
    ``r_min`` the closest different-plane pair (floored at ``2 L_e``, ``n_sub`` capped by
