@@ -1,0 +1,110 @@
+"""End-to-end checks of small pillar simulations: determinism, containment, work, I/O, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from microdl.exceptions import InvalidParameterError
+from microdl.simulate.ddd import PillarConfig, load_result, save_result, simulate_pillar
+from microdl.simulate.ddd.dynamics import PillarModel
+
+SMALL = PillarConfig(width_um=0.0625, prior_strain=0.005, reload_strain=0.002, reload_snapshots=(0.001, 0.002))
+
+
+@pytest.fixture(scope="module")
+def small_result():
+    return simulate_pillar(SMALL, seed=3)
+
+
+def test_same_seed_gives_identical_arrays(small_result):
+    again = simulate_pillar(SMALL, seed=3)
+    assert small_result.stats["nucleated"] > 0  # the run actually did plasticity
+    np.testing.assert_array_equal(again.profiles, small_result.profiles)
+    for key, val in small_result.curve.items():
+        np.testing.assert_array_equal(again.curve[key], val)
+    np.testing.assert_array_equal(again.dislocations["x_m"], small_result.dislocations["x_m"])
+    other = simulate_pillar(SMALL, seed=4)
+    assert not np.array_equal(other.sources["x_m"], small_result.sources["x_m"])
+
+
+def test_outputs_shapes_and_unloading(small_result):
+    r = small_result
+    assert r.profiles.shape == (2, 31, 125)  # w / 2 nm x h / 2 nm, 1:4
+    assert r.pixel_size_m[1] == pytest.approx(2e-9)
+    assert set(np.unique(r.curve["stage"])) == {0, 1, 2}
+    # unloading ends at zero force (U0 found exactly) and reload starts from U0
+    unload = r.curve["stage"] == 1
+    assert abs(r.curve["stress_pa"][unload][-1]) < 1e3
+    assert r.curve["displacement_m"][unload][-1] == pytest.approx(r.unload_displacement_m)
+    assert 0 < r.unload_displacement_m < SMALL.prior_strain * SMALL.height_um * 1e-6
+    assert r.stats["steps_load"] == 1000 and r.stats["steps_reload"] == 400
+
+
+def test_plastic_work_is_non_negative(small_result):
+    r = small_result
+    assert r.stats["dissipation_j_per_m"] >= 0.0
+    assert r.stats["dissipation_j_per_m"] > 0.0 or r.stats["nucleated"] == 0
+    c = r.curve
+    cyc = c["stage"] <= 1
+    # work of the platen over load + unload = dissipated + stored energy >= 0
+    w_m = SMALL.width_um * 1e-6
+    work = np.trapezoid(c["stress_pa"][cyc] * w_m, c["displacement_m"][cyc])
+    assert work >= -1e-3 * np.abs(c["stress_pa"][cyc] * w_m).max() * SMALL.prior_strain * 1e-6
+
+
+def test_no_dislocation_ever_outside_the_sample():
+    cfg = PillarConfig(width_um=0.125, prior_strain=0.01, reload_strain=0.001, source_strength_mean_mpa=30.0)
+    model = PillarModel(cfg, np.random.default_rng(1))
+    du = cfg.strain_rate_per_s * model.dt * model.height
+    seen = 0
+    for k in range(1, 1200):
+        model.step(k * du)
+        x, y, *_ = model.dislocation_arrays()
+        seen = max(seen, len(x))
+        assert np.all((x >= 0) & (x <= model.width) & (y >= 0) & (y <= model.height))
+    assert seen > 0 and model.stats.exited > 0
+
+
+def test_checkpoint_resume_reproduces_reload(small_result):
+    resumed = simulate_pillar(SMALL, seed=3, unloaded=small_result.unloaded_checkpoint)
+    np.testing.assert_array_equal(resumed.profiles, small_result.profiles)
+
+
+def test_save_load_round_trip(small_result, tmp_path):
+    save_result(small_result, tmp_path)
+    back = load_result(tmp_path)
+    assert back.config == small_result.config and back.seed == 3
+    np.testing.assert_array_equal(back.profiles, small_result.profiles)
+    np.testing.assert_array_equal(back.curve["stress_pa"], small_result.curve["stress_pa"])
+    meta = json.loads((tmp_path / "config.json").read_text())
+    assert meta["config"]["material"]["youngs_modulus_gpa"] == 70.0
+
+
+def test_bad_parameters_raise_clear_errors():
+    with pytest.raises(InvalidParameterError, match="slip"):
+        PillarConfig(slip="three")
+    with pytest.raises(InvalidParameterError, match="fractions"):
+        PillarConfig(prior_strain=10.0)
+    with pytest.raises(InvalidParameterError, match="reload_snapshots"):
+        PillarConfig(reload_strain=0.001, reload_snapshots=(0.01,))
+    with pytest.raises(InvalidParameterError, match="seed"):
+        simulate_pillar(SMALL, seed=-1)
+
+
+def test_cli_simulate_writes_outputs(tmp_path, capsys):
+    from microdl.cli import main
+
+    out = tmp_path / "run"
+    code = main(["ddd", "simulate", "--width", "0.0625", "--prior", "0.1", "--reload", "0.1", "--seed", "0",
+                 "--out", str(out), "--json", "--no-figures"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["steps"] > 0 and summary["profile_shape"] == [31, 125]
+    assert (out / "strain_profile_reload0.10pct.png").is_file()
+    assert (out / "strain_profile_reload0.10pct.npy").is_file()
+    assert (out / "stress_strain.csv").is_file() and (out / "config.json").is_file()
+    code = main(["ddd", "simulate", "--width", "-1", "--out", str(out)])
+    assert code == 2
