@@ -8,6 +8,7 @@ Inputs describing the dislocations are 1-D float64 arrays: positions ``x, y`` (m
 signed Burgers vectors ``b`` (m) and the cosine/sine ``c, s`` of each dislocation's
 slip direction. ``dcoef = mu / (2 pi (1 - nu))`` (Pa). Pairs closer than the core
 radius ``sqrt(rc2)`` are skipped (their fields are not defined in linear elasticity).
+``rc2 = 0`` still excludes coincident points (self terms).
 """
 
 from __future__ import annotations
@@ -18,27 +19,15 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, inline="always")
-def _stress_one(dx, dy, bj, cj, sj, dcoef):
-    xp = dx * cj + dy * sj
-    yp = -dx * sj + dy * cj
-    r2 = xp * xp + yp * yp
-    d = dcoef * bj / (r2 * r2)
-    sxx_p = -d * yp * (3.0 * xp * xp + yp * yp)
-    syy_p = d * yp * (xp * xp - yp * yp)
-    sxy_p = d * xp * (xp * xp - yp * yp)
-    cc = cj * cj
-    ss = sj * sj
-    cs = cj * sj
-    sxx = cc * sxx_p - 2.0 * cs * sxy_p + ss * syy_p
-    syy = ss * sxx_p + 2.0 * cs * sxy_p + cc * syy_p
-    sxy = cs * (sxx_p - syy_p) + (cc - ss) * sxy_p
-    return sxx, syy, sxy
-
-
 @njit(cache=True)
 def pair_resolved_shear(x, y, b, c, s, plane, dcoef, rc2):
     """Resolved shear stress on each dislocation from all others (Pa).
+
+    Uses the global-frame edge field of a Burgers vector ``(bx, by) = b (c, s)``
+    (Hirth & Lothe 1982, eq. 3-43 rotated), for which the resolved shear on a plane
+    with direction ``(c_i, s_i)`` collapses to
+    ``dcoef (bx dx + by dy) (4 dx dy c_i s_i + (dx^2 - dy^2)(c_i^2 - s_i^2)) / r^4``.
+    Self terms and pairs closer than ``sqrt(rc2)`` are excluded (``r^2 <= rc2``).
 
     Returns
     -------
@@ -50,38 +39,60 @@ def pair_resolved_shear(x, y, b, c, s, plane, dcoef, rc2):
     """
     n = x.shape[0]
     tau = np.zeros(n)
+    bx = np.empty(n)
+    by = np.empty(n)
+    for j in range(n):
+        bx[j] = dcoef * b[j] * c[j]
+        by[j] = dcoef * b[j] * s[j]
+    for i in range(n):
+        xi = x[i]
+        yi = y[i]
+        pi = 2.0 * c[i] * s[i]
+        qi = c[i] * c[i] - s[i] * s[i]
+        acc = 0.0
+        for j in range(n):
+            dx = xi - x[j]
+            dy = yi - y[j]
+            r2 = dx * dx + dy * dy
+            inv = 1.0 / (r2 * r2) if r2 > rc2 else 0.0
+            acc += (bx[j] * dx + by[j] * dy) * (2.0 * dx * dy * pi + (dx * dx - dy * dy) * qi) * inv
+        tau[i] = acc
+    return tau, min_cross_plane_r2(x, y, plane, rc2)
+
+
+@njit(cache=True)
+def min_cross_plane_r2(x, y, plane, rc2):
+    """Smallest squared distance (m^2) between dislocations of different planes (``inf`` if none)."""
+    n = x.shape[0]
     r2min = np.inf
     for i in range(n):
         xi = x[i]
         yi = y[i]
-        ci = c[i]
-        si = s[i]
-        acc_xx = 0.0
-        acc_yy = 0.0
-        acc_xy = 0.0
-        for j in range(n):
-            if j == i:
-                continue
+        pl = plane[i]
+        rmin = np.inf
+        for j in range(i + 1, n):
             dx = xi - x[j]
             dy = yi - y[j]
             r2 = dx * dx + dy * dy
-            if r2 < rc2:
-                continue
-            if plane[j] != plane[i] and r2 < r2min:
-                r2min = r2
-            sxx, syy, sxy = _stress_one(dx, dy, b[j], c[j], s[j], dcoef)
-            acc_xx += sxx
-            acc_yy += syy
-            acc_xy += sxy
-        tau[i] = (acc_yy - acc_xx) * ci * si + acc_xy * (ci * ci - si * si)
-    return tau, r2min
+            rr = r2 if (plane[j] != pl and r2 > rc2) else np.inf
+            rmin = min(rmin, rr)
+        r2min = min(r2min, rmin)
+    return r2min
 
 
 @njit(cache=True)
 def stress_at_points(px, py, x, y, b, c, s, dcoef, rc2):
-    """Summed infinite-medium stress (Pa) of all dislocations at field points ``px, py`` (m)."""
+    """Summed infinite-medium stress (Pa) of all dislocations at field points ``px, py`` (m).
+
+    Dislocations closer than ``sqrt(rc2)`` to a point (``r^2 <= rc2``) are skipped.
+    """
     m = px.shape[0]
     n = x.shape[0]
+    bx = np.empty(n)
+    by = np.empty(n)
+    for j in range(n):
+        bx[j] = dcoef * b[j] * c[j]
+        by[j] = dcoef * b[j] * s[j]
     sxx = np.zeros(m)
     syy = np.zeros(m)
     sxy = np.zeros(m)
@@ -89,15 +100,20 @@ def stress_at_points(px, py, x, y, b, c, s, dcoef, rc2):
         a_xx = 0.0
         a_yy = 0.0
         a_xy = 0.0
+        xk = px[k]
+        yk = py[k]
         for j in range(n):
-            dx = px[k] - x[j]
-            dy = py[k] - y[j]
-            if dx * dx + dy * dy < rc2:
-                continue
-            t_xx, t_yy, t_xy = _stress_one(dx, dy, b[j], c[j], s[j], dcoef)
-            a_xx += t_xx
-            a_yy += t_yy
-            a_xy += t_xy
+            dx = xk - x[j]
+            dy = yk - y[j]
+            x2 = dx * dx
+            y2 = dy * dy
+            r2 = x2 + y2
+            inv = 1.0 / (r2 * r2) if r2 > rc2 else 0.0
+            bxj = bx[j] * inv
+            byj = by[j] * inv
+            a_xx += -bxj * dy * (3.0 * x2 + y2) + byj * dx * (x2 - y2)
+            a_yy += bxj * dy * (x2 - y2) + byj * dx * (x2 + 3.0 * y2)
+            a_xy += (bxj * dx + byj * dy) * (x2 - y2)
         sxx[k] = a_xx
         syy[k] = a_yy
         sxy[k] = a_xy
