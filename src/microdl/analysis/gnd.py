@@ -51,7 +51,8 @@ class WindowPredictions(NamedTuple):
     """Predictions for ``n`` windows."""
 
     rho_t: np.ndarray
-    """``(n,)`` float64 total density of the centre pixel, m^-2."""
+    """``(n,)`` float64 total density of the centre pixel, m^-2. Not clipped: an
+    untrained or poor model can give values in ``(-rho_unit, 0)``."""
     n_lines: np.ndarray
     """``(n,)`` int64 most probable number of lines, 1..5."""
     proba: np.ndarray
@@ -396,6 +397,9 @@ def plot_rho_scatter(rho_true: np.ndarray, rho_pred: np.ndarray,
         hi = max(t[ok].max(), p[ok].max())
         ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
         ax.legend(loc="upper left")
+    else:  # nothing drawable; keep a sensible empty log-log frame
+        ax.set_xlim(1e12, 1e17)
+        ax.set_ylim(1e12, 1e17)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(r"true $\rho_t$ (m$^{-2}$)")

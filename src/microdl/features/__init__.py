@@ -1,0 +1,1 @@
+"""Classical descriptors and baselines."""
