@@ -47,10 +47,11 @@ def log_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line]
 
 
-def grid(n: int, *, log: Path | str | None = None, sleep_s: float = 0.0) -> list:
-    """``n`` jobs of :func:`square` with keys ``j000``, ``j001``, ..."""
+def grid(n: int, *, log: Path | str | None = None, sleep_s: float | list = 0.0) -> list:
+    """``n`` jobs of :func:`square` with keys ``j000``, ``j001``, ...; ``sleep_s`` per job or one."""
     from microdl.data.jobs import Job
 
-    return [Job(f"j{i:03d}", {"key": f"j{i:03d}", "x": i, "sleep_s": sleep_s,
+    sleeps = sleep_s if isinstance(sleep_s, list) else [sleep_s] * n
+    return [Job(f"j{i:03d}", {"key": f"j{i:03d}", "x": i, "sleep_s": sleeps[i],
                               "log": None if log is None else str(log)}, suffix=".txt")
             for i in range(n)]

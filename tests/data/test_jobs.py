@@ -283,21 +283,32 @@ def test_killed_run_resumes_without_redoing_finished_jobs(tmp_path):
         assert (out / f"j{i:03d}.txt").read_text().endswith("complete\n")
 
 
-def test_ctrl_c_stops_quickly_and_keeps_finished_files(tmp_path):
-    n = 16
-    proc, out, log = _start_script(tmp_path, n, sleep_s=0.3)
+@pytest.mark.parametrize("to_group", [True, False], ids=["ctrl-c", "runner-only"])
+def test_interrupt_stops_quickly_and_keeps_finished_files(tmp_path, to_group):
+    # Two quick jobs, then long ones: only stopping the workers makes the exit quick.
+    n = 8
+    sleeps = [0.2, 0.2] + [30.0] * (n - 2)
+    proc, out, log = _start_script(tmp_path, n, sleep_s=sleeps)
     _wait_for_done(out, 2, proc)
-    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
+    time.sleep(0.3)  # the long jobs are running
+    if to_group:
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
+    else:
+        os.kill(proc.pid, signal.SIGINT)  # the runner alone must stop its workers
     t0 = time.monotonic()
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err.decode()
     assert time.monotonic() - t0 < 5
-    assert _wait_dead({e["pid"] for e in log_lines(log)}) == set()
+    assert _wait_dead({e["pid"] for e in log_lines(log)}, timeout=3) == set()
     st = status(out)
-    assert 2 <= len(st.done) < n and st.failed == {}
+    assert st.done == ("j000", "j001") and st.failed == {}
+    assert len(log_lines(log)) == 2 * 2 + 2  # no job ended after the interrupt
 
-    report = run_jobs(square, grid(n, log=log, sleep_s=0.3), out, workers=2, progress=False)
-    assert report.n_done_before == len(st.done) and report.ok
+    # Unfinished jobs may change params (here: no sleep); the finished ones are skipped.
+    quick = grid(n, log=log, sleep_s=sleeps[:2] + [0.0] * (n - 2))
+    report = run_jobs(square, quick, out, workers=2, progress=False)
+    assert (report.n_done_before, report.n_ran) == (2, n - 2) and report.ok
+    assert _tmp_files(out) == []
 
 
 # ----------------------------------------------------------------------------- Dask

@@ -408,9 +408,10 @@ def _run_local(fn: JobFn, pending: list[Job], out_dir: Path, workers: int,
     try:
         while queue or suspects or in_flight:
             # Fill the pool; while suspects are about, run them one at a time.
+            pool_broke = False
             while True:
-                if suspect_keys:
-                    if in_flight or not suspects:
+                if suspects or any(j.key in suspect_keys for j in in_flight.values()):
+                    if in_flight:
                         break
                     job = suspects.popleft()
                 elif queue and len(in_flight) < workers:
@@ -421,10 +422,13 @@ def _run_local(fn: JobFn, pending: list[Job], out_dir: Path, workers: int,
                     fut = pool.submit(_execute, fn, job.key, job.params, out, job.suffix)
                 except cf.process.BrokenProcessPool:
                     (suspects if job.key in suspect_keys else queue).appendleft(job)
+                    pool_broke = True
                     break
                 in_flight[fut] = job
-            if not in_flight:  # the pool broke before taking any work: start afresh
-                pool.shutdown(wait=True)
+            if not in_flight:
+                if not pool_broke:  # pragma: no cover - would be a bug in the loop above
+                    raise RuntimeError("job runner has work left but nothing to submit")
+                pool.shutdown(wait=True)  # broke before taking any work: start afresh
                 pool = new_pool()
                 continue
             done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
