@@ -1,0 +1,554 @@
+"""Random dislocation-line maps and labelled GND windows (Zhang & Ngan 2019, §2.2).
+
+A map is a ``G x G`` grid of square pixels of side ``s`` (default 21 x 21,
+``s = 3/7`` µm) crossed by random, smooth dislocation lines that run from the map
+boundary to the map boundary, all on one slip plane with Burgers vector along
+``x``. For every pixel we compute, exactly (polyline clipped against the pixel
+edges), the length ``l_i`` of each line ``i`` inside it and the vector
+``l_i xi_i`` (``xi_i`` the unit line direction), and from these
+
+* the GND density vector ``rho_GND = sum_i l_i xi_i / (s^2 b)`` (lines of
+  opposite sense cancel), stored as channels ``[screw, edge]`` = ``[x, y]``
+  components because ``b`` is along ``x``, plus its magnitude as a third channel;
+* the total density ``rho_t = sum_i l_i / (s^2 b)``;
+* the number ``N`` of distinct lines with ``l_i > 0``.
+
+``b`` here is the paper's "slip-plane thickness" (3 Å), so densities are in m^-2.
+Training windows are the ``7 x 7`` neighbourhoods of pixels whose window fits in
+the map, labelled with ``(rho_t, N)`` of the centre pixel, balanced over
+``N = n_min .. n_max``.
+
+How lines are drawn (the paper's rule, and the choices it leaves open)
+----------------------------------------------------------------------
+Nodes are the midpoints of pixel edges. An interior edge touches two pixels,
+whose other ``2 x 3 = 6`` edges are its neighbours; excluding the predecessor
+leaves the paper's "5 neighbours". A boundary edge touches one pixel, so the
+first step chooses among 3. A walk starts at a uniformly chosen boundary edge,
+steps uniformly among those neighbours (revisits are allowed: the paper only
+excludes the predecessor) and stops on reaching the boundary. It is then
+smoothed by the uniform cubic B-spline having the nodes as control points
+(approximating, not interpolating, as the paper says), with phantom end points
+``2 P0 - P1`` so that the curve starts and ends exactly on the boundary and stays
+inside the map. The B-spline is sampled at ``spline_samples_per_span`` points per
+node interval.
+
+The paper does not say how long walks are, how many lines a map has, or how
+windows are drawn from a map. Our choices (all in :class:`GNDLineConfig`):
+
+* Walks with fewer than ``min_walk_nodes`` nodes (default ``G + 1``, the node
+  count of a straight crossing) are redrawn: the unconstrained walk is
+  diffusive and half of all walks are excursions of <= 6 nodes hugging the
+  boundary where they started; the paper describes lines crossing the map
+  "from one boundary of the grid to another". Walks still wandering after
+  ``max_walk_nodes`` nodes (default ``3 (G + 1)``) are redrawn too: without
+  this cap the walk-length tail reaches ~40 G nodes, knotted balls in which one
+  line fills a pixel several times. (The authors' code keeps 41-59-node
+  self-avoiding walks on a 16 x 16 lattice, i.e. 2.6-3.7 lattice sides; ours
+  keeps 1-3 map sides.) Walks that end on their own start edge are redrawn.
+  About one walk in five is accepted.
+* The number of lines per map is uniform on ``lines_per_map_min ..
+  lines_per_map_max`` (default 1..60). Lines crowd near the boundary they start
+  from, so a central pixel is crossed by 5 lines in only ~2-4 % of maps with
+  30-60 lines; fewer lines would leave class N = 5 nearly empty.
+* From every map at most ``windows_per_map_per_class`` windows per class are
+  taken, at centres chosen uniformly among the eligible pixels of that class,
+  so one map does not dominate a class with many overlapping windows.
+
+References
+----------
+Zhang, Y. & Ngan, A. H. W. (2019). Extracting dislocation microstructures by
+deep learning. *International Journal of Plasticity*, 115, 18-28.
+https://doi.org/10.1016/j.ijplas.2018.11.008
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from microdl._rng import RandomLike, as_generator
+from microdl.exceptions import InvalidParameterError, ShapeError
+from microdl.simulate import _gnd_kernels as _k
+
+__all__ = [
+    "PAPER_SPLITS",
+    "GNDLineConfig",
+    "GNDMap",
+    "GNDWindows",
+    "density_per_pixel_length",
+    "generate_map",
+    "generate_windows",
+    "pixel_densities",
+]
+
+#: Total windows per split in Zhang & Ngan (2019) §2.2 (balanced: per class = total / 5).
+PAPER_SPLITS: dict[str, int] = {"train": 500_000, "val": 100_000, "test": 100_000}
+
+_MAPS_PER_BATCH = 1024
+
+
+def _check_int(name: str, value: object, low: int, high: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InvalidParameterError(f"{name} must be an integer, got {value!r}")
+    if value < low or (high is not None and value > high):
+        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise InvalidParameterError(f"{name} must be {bound}, got {value!r}")
+
+
+def _check_float(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise InvalidParameterError(f"{name} must be a real number, got {value!r}")
+    if not math.isfinite(float(value)) or float(value) <= 0.0:
+        raise InvalidParameterError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class GNDLineConfig:
+    """Parameters of the random-line GND dataset (Zhang & Ngan 2019, §2.2).
+
+    Parameters
+    ----------
+    grid_pixels
+        Side of the simulated map in pixels (paper: 21).
+    window
+        Side of the square input window in pixels, odd (paper: 7).
+    pixel_size_um
+        Pixel side ``s`` in µm (paper: 3/7 µm).
+    plane_thickness_m
+        Slip-plane thickness ``b`` in m (paper: 3 Å); ``rho = l / (s^2 b)``.
+    n_min, n_max
+        Classes of the centre-pixel line count ``N`` kept, balanced (paper: 1..5).
+    lines_per_map_min, lines_per_map_max
+        Number of lines per training map, uniform on this inclusive range.
+        ``lines_per_map_max`` must be >= ``n_max`` (a pixel cannot be crossed by
+        more distinct lines than the map has).
+    min_walk_nodes
+        Walks with fewer nodes are redrawn; ``None`` means ``grid_pixels + 1``
+        (for the map actually simulated). At least 2.
+    max_walk_nodes
+        Walks reaching this many nodes without hitting the boundary are redrawn;
+        ``None`` means ``3 * (grid_pixels + 1)``.
+    spline_samples_per_span
+        B-spline sample points per node interval (>= 1); the smoothed line is the
+        polyline through these samples.
+    windows_per_map_per_class
+        At most this many windows of each class are cut from one map.
+
+    Raises
+    ------
+    InvalidParameterError
+        For any value out of range; the message names the parameter.
+
+    References
+    ----------
+    Zhang, Y. & Ngan, A. H. W. (2019). Extracting dislocation microstructures by
+    deep learning. *Int. J. Plasticity* 115, 18-28.
+    """
+
+    grid_pixels: int = 21
+    window: int = 7
+    pixel_size_um: float = 3 / 7
+    plane_thickness_m: float = 3e-10
+    n_min: int = 1
+    n_max: int = 5
+    lines_per_map_min: int = 1
+    lines_per_map_max: int = 60
+    min_walk_nodes: int | None = None
+    max_walk_nodes: int | None = None
+    spline_samples_per_span: int = 6
+    windows_per_map_per_class: int = 8
+
+    def __post_init__(self) -> None:
+        _check_int("window", self.window, 1)
+        if self.window % 2 != 1:
+            raise InvalidParameterError(f"window must be odd, got {self.window!r}")
+        _check_int("grid_pixels", self.grid_pixels, max(self.window, 2))
+        _check_float("pixel_size_um", self.pixel_size_um)
+        _check_float("plane_thickness_m", self.plane_thickness_m)
+        _check_int("n_min", self.n_min, 1)
+        _check_int("n_max", self.n_max, self.n_min)
+        _check_int("lines_per_map_min", self.lines_per_map_min, 1)
+        _check_int("lines_per_map_max", self.lines_per_map_max, self.lines_per_map_min)
+        if self.lines_per_map_max < self.n_max:
+            raise InvalidParameterError(
+                f"lines_per_map_max must be >= n_max={self.n_max} so that every class can "
+                f"occur, got {self.lines_per_map_max!r}")
+        if self.min_walk_nodes is not None:
+            _check_int("min_walk_nodes", self.min_walk_nodes, 2)
+        if self.max_walk_nodes is not None:
+            low = max(3, (self.min_walk_nodes or self.grid_pixels + 1) + 1)
+            _check_int("max_walk_nodes", self.max_walk_nodes, low)
+        _check_int("spline_samples_per_span", self.spline_samples_per_span, 1, 1000)
+        _check_int("windows_per_map_per_class", self.windows_per_map_per_class, 1)
+
+    def walk_limits(self, grid_pixels: int | None = None) -> tuple[int, int]:
+        """Return ``(min_walk_nodes, max_walk_nodes)`` resolved for a map of ``grid_pixels``."""
+        g = self.grid_pixels if grid_pixels is None else grid_pixels
+        lo = g + 1 if self.min_walk_nodes is None else self.min_walk_nodes
+        hi = 3 * (g + 1) if self.max_walk_nodes is None else self.max_walk_nodes
+        if hi <= lo:
+            raise InvalidParameterError(
+                f"max_walk_nodes must be > min_walk_nodes={lo} for a {g} x {g} map, got {hi}")
+        return lo, hi
+
+
+@dataclass(frozen=True)
+class GNDWindows:
+    """Labelled GND windows.
+
+    Attributes
+    ----------
+    gnd
+        ``(n, w, w, 3)`` float32, m^-2; channels [screw (x), edge (y), |rho_GND|].
+    rho_t
+        ``(n,)`` float64, m^-2: true total density of the centre pixel.
+    n_lines
+        ``(n,)`` int64: number of distinct lines crossing the centre pixel.
+    """
+
+    gnd: np.ndarray
+    rho_t: np.ndarray
+    n_lines: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.rho_t.shape[0])
+
+
+@dataclass(frozen=True)
+class GNDMap:
+    """One simulated map.
+
+    Attributes
+    ----------
+    gnd
+        ``(H, W, 3)`` float32, m^-2; channels [screw (x), edge (y), |rho_GND|].
+        Row ``iy``, column ``ix`` is the pixel ``x in [ix, ix+1), y in [iy, iy+1)``
+        (pixel units; plot with ``origin="lower"``).
+    rho_t
+        ``(H, W)`` float64, m^-2, total density.
+    n_lines
+        ``(H, W)`` int64, number of distinct lines per pixel.
+    lines
+        Smoothed lines, each ``(k, 2)`` float64 polyline ``(x, y)`` in pixel units,
+        oriented from its start to its end (this orientation is ``xi``).
+    """
+
+    gnd: np.ndarray
+    rho_t: np.ndarray
+    n_lines: np.ndarray
+    lines: list[np.ndarray]
+
+
+def density_per_pixel_length(pixel_size_um: float, plane_thickness_m: float) -> float:
+    """Density in m^-2 of one pixel-length of line inside one pixel: ``1 / (s b)``.
+
+    A line of length ``l = L s`` (``L`` in pixels) in a pixel of side ``s`` gives
+    ``rho = l / (s^2 b) = L / (s b)``. For ``s = 3/7`` µm and ``b = 3`` Å this is
+    about 7.78e15 m^-2.
+    """
+    _check_float("pixel_size_um", pixel_size_um)
+    _check_float("plane_thickness_m", plane_thickness_m)
+    return 1.0 / (pixel_size_um * 1e-6 * plane_thickness_m)
+
+
+def _stack_gnd(g_xy: np.ndarray, factor: float) -> np.ndarray:
+    out = np.empty(g_xy.shape[:-1] + (3,), np.float32)
+    out[..., 0] = g_xy[..., 0] * factor
+    out[..., 1] = g_xy[..., 1] * factor
+    out[..., 2] = np.hypot(g_xy[..., 0], g_xy[..., 1]) * factor
+    return out
+
+
+def pixel_densities(
+    lines: Sequence[np.ndarray],
+    grid_pixels: int | tuple[int, int],
+    pixel_size_um: float,
+    plane_thickness_m: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact per-pixel GND vector, total density and line count of polylines.
+
+    Every polyline segment is split at the pixel-grid lines it crosses; each
+    piece is added to the pixel containing it (pieces outside the map are
+    ignored, a piece lying exactly on a grid line goes to the pixel above/right).
+
+    Parameters
+    ----------
+    lines
+        Polylines, each ``(k, 2)`` with ``k >= 2`` points ``(x, y)`` in pixel units
+        (the map spans ``[0, W] x [0, H]``); the point order gives the line sense.
+    grid_pixels
+        Map size: ``G`` for ``G x G`` or ``(H, W)``.
+    pixel_size_um
+        Pixel side ``s`` in µm.
+    plane_thickness_m
+        Slip-plane thickness ``b`` in m.
+
+    Returns
+    -------
+    gnd_xy : ndarray, shape (H, W, 2), float64
+        ``sum_i l_i xi_i / (s^2 b)`` in m^-2; ``[..., 0]`` is the x (screw, Burgers
+        vector along x) and ``[..., 1]`` the y (edge) component.
+    rho_t : ndarray, shape (H, W), float64
+        ``sum_i l_i / (s^2 b)`` in m^-2.
+    n_lines : ndarray, shape (H, W), int64
+        Number of distinct lines with ``l_i > 0`` in the pixel.
+
+    Raises
+    ------
+    ShapeError
+        If a line is not a ``(k >= 2, 2)`` array.
+    NonFiniteError
+        If a line holds NaN or infinite coordinates.
+
+    References
+    ----------
+    Zhang, Y. & Ngan, A. H. W. (2019). Extracting dislocation microstructures by
+    deep learning. *Int. J. Plasticity* 115, 18-28 (§2.2: ``rho_i = l_i xi_i / (s^2 b)``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g, rho, n = pixel_densities([np.array([[0.0, 0.5], [3.0, 0.5]])], (1, 3), 3 / 7, 3e-10)
+    >>> bool(np.allclose(rho, 1 / (3 / 7 * 1e-6 * 3e-10))), n.tolist()
+    (True, [[1, 1, 1]])
+    """
+    from microdl.exceptions import NonFiniteError
+
+    if isinstance(grid_pixels, (tuple, list)):
+        if len(grid_pixels) != 2:
+            raise InvalidParameterError(f"grid_pixels must be G or (H, W), got {grid_pixels!r}")
+        h, w = grid_pixels
+    else:
+        h = w = grid_pixels
+    _check_int("grid_pixels (height)", h, 1)
+    _check_int("grid_pixels (width)", w, 1)
+    factor = density_per_pixel_length(pixel_size_um, plane_thickness_m)
+    arrays = []
+    for i, line in enumerate(lines):
+        a = np.asarray(line, dtype=np.float64)
+        if a.ndim != 2 or a.shape[1] != 2 or a.shape[0] < 2:
+            raise ShapeError(f"lines[{i}] must have shape (k >= 2, 2), got {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise NonFiniteError(f"lines[{i}] must hold finite coordinates, got NaN or inf")
+        arrays.append(a)
+    offsets = np.zeros(len(arrays) + 1, np.int64)
+    offsets[1:] = np.cumsum([a.shape[0] for a in arrays])
+    pts = np.concatenate(arrays) if arrays else np.empty((0, 2))
+    g = np.zeros((h, w, 2))
+    rho = np.zeros((h, w))
+    cnt = np.zeros((h, w), np.int64)
+    stamp = np.full((h, w), -1, np.int64)
+    _k.accumulate_lines(pts, offsets, g, rho, cnt, stamp)
+    return g * factor, rho * factor, cnt
+
+
+def _split_lines(pts: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
+    return [pts[offsets[i]:offsets[i + 1]].copy() for i in range(offsets.shape[0] - 1)]
+
+
+def generate_map(
+    n_lines: int,
+    *,
+    config: GNDLineConfig = GNDLineConfig(),
+    grid_pixels: int | None = None,
+    rng: RandomLike = None,
+) -> GNDMap:
+    """Simulate one map with ``n_lines`` random smooth lines and its per-pixel densities.
+
+    Parameters
+    ----------
+    n_lines
+        Number of lines (>= 0).
+    config
+        Walk, smoothing and unit parameters; ``config.grid_pixels`` is the map
+        size unless ``grid_pixels`` is given.
+    grid_pixels
+        Override the map side (e.g. 200 for whole-map demonstrations). Note that
+        the walk is diffusive: on large maps lines stay, on average, closer to the
+        boundary they start from unless they are very long.
+    rng
+        Generator, seed or ``None``.
+
+    Returns
+    -------
+    GNDMap
+        Densities in m^-2 and the smoothed lines in pixel units.
+
+    References
+    ----------
+    Zhang, Y. & Ngan, A. H. W. (2019). Extracting dislocation microstructures by
+    deep learning. *Int. J. Plasticity* 115, 18-28 (§2.2).
+
+    Examples
+    --------
+    >>> m = generate_map(3, rng=0)
+    >>> m.gnd.shape, len(m.lines)
+    ((21, 21, 3), 3)
+    """
+    _check_int("n_lines", n_lines, 0)
+    g_px = config.grid_pixels if grid_pixels is None else grid_pixels
+    _check_int("grid_pixels", g_px, 2)
+    lo, hi = config.walk_limits(g_px)
+    gen = as_generator(rng)
+    state = np.array([gen.integers(0, 2**63, dtype=np.uint64)], np.uint64)
+    weights = _k.spline_weights(config.spline_samples_per_span)
+    pts, offsets = _k.simulate_lines(state, n_lines, g_px, g_px, lo, hi, weights)
+    g = np.zeros((g_px, g_px, 2))
+    rho = np.zeros((g_px, g_px))
+    cnt = np.zeros((g_px, g_px), np.int64)
+    stamp = np.full((g_px, g_px), -1, np.int64)
+    _k.accumulate_lines(pts, offsets, g, rho, cnt, stamp)
+    factor = density_per_pixel_length(config.pixel_size_um, config.plane_thickness_m)
+    return GNDMap(gnd=_stack_gnd(g, factor), rho_t=rho * factor, n_lines=cnt,
+                  lines=_split_lines(pts, offsets))
+
+
+def _training_map(root: int, index: int, config: GNDLineConfig) -> GNDMap:
+    """Map number ``index`` of a :func:`generate_windows` run with root seed ``root``.
+
+    Private: lets tests check that every window and label is cut from the map it
+    claims. Returns the densities in m^-2 and the lines.
+    """
+    lo, hi = config.walk_limits()
+    weights = _k.spline_weights(config.spline_samples_per_span)
+    gp = config.grid_pixels
+    state = np.array([_k.map_seed(np.uint64(root), np.uint64(index))], np.uint64)
+    n = config.lines_per_map_min + _k._randint(
+        state, config.lines_per_map_max - config.lines_per_map_min + 1)
+    pts, offsets = _k.simulate_lines(state, n, gp, gp, lo, hi, weights)
+    g = np.zeros((gp, gp, 2))
+    rho = np.zeros((gp, gp))
+    cnt = np.zeros((gp, gp), np.int64)
+    stamp = np.full((gp, gp), -1, np.int64)
+    _k.accumulate_lines(pts, offsets, g, rho, cnt, stamp)
+    factor = density_per_pixel_length(config.pixel_size_um, config.plane_thickness_m)
+    return GNDMap(gnd=_stack_gnd(g, factor), rho_t=rho * factor, n_lines=cnt,
+                  lines=_split_lines(pts, offsets))
+
+
+def _generate_windows_traced(
+    n_per_class: int,
+    config: GNDLineConfig,
+    rng: RandomLike,
+    progress: bool,
+) -> tuple[GNDWindows, np.ndarray, int]:
+    """:func:`generate_windows` plus, per window, (map index, row, col) and the root seed."""
+    _check_int("n_per_class", n_per_class, 0)
+    gen = as_generator(rng)
+    root = int(gen.integers(0, 2**63, dtype=np.uint64))
+    n_classes = config.n_max - config.n_min + 1
+    total = n_per_class * n_classes
+    lo, hi = config.walk_limits()
+    weights = _k.spline_weights(config.spline_samples_per_span)
+    gp, w = config.grid_pixels, config.window
+    h = w // 2
+    factor = density_per_pixel_length(config.pixel_size_um, config.plane_thickness_m)
+
+    gnd = np.empty((total, w, w, 3), np.float32)
+    rho_t = np.empty(total, np.float64)
+    n_lines = np.empty(total, np.int64)
+    origin = np.empty((total, 3), np.int64)
+    quota = np.full(n_classes, n_per_class, np.int64)
+    filled = 0
+    first = 0
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc="GND windows", unit="win", file=sys.stderr)
+    dr = np.arange(-h, h + 1)
+    try:
+        while filled < total:
+            n_maps = _MAPS_PER_BATCH
+            g, rho, cnt, cand = _k.simulate_batch(
+                np.uint64(root), first, n_maps, gp, config.lines_per_map_min,
+                config.lines_per_map_max, lo, hi, weights, w, config.n_min, config.n_max,
+                config.windows_per_map_per_class)
+            acc = _k.fill_quotas(cand, quota, config.n_min)
+            a = acc.shape[0]
+            if a:
+                b, r, c = acc[:, 0], acc[:, 1], acc[:, 2]
+                rows = (r[:, None] + dr[None, :])[:, :, None]
+                cols = (c[:, None] + dr[None, :])[:, None, :]
+                gnd[filled:filled + a] = _stack_gnd(g[b[:, None, None], rows, cols], factor)
+                rho_t[filled:filled + a] = rho[b, r, c] * factor
+                n_lines[filled:filled + a] = cnt[b, r, c]
+                origin[filled:filled + a, 0] = first + b
+                origin[filled:filled + a, 1] = r
+                origin[filled:filled + a, 2] = c
+                filled += a
+                if bar is not None:
+                    bar.update(a)
+            first += n_maps
+            if filled < total and first >= 200 * _MAPS_PER_BATCH:
+                empty = [config.n_min + k for k in range(n_classes)
+                         if quota[k] == n_per_class]
+                if empty:
+                    raise InvalidParameterError(
+                        f"no window with N in {empty} after {first} maps; raise "
+                        f"lines_per_map_max (got {config.lines_per_map_max}) or lower n_max "
+                        f"(got {config.n_max})")
+    finally:
+        if bar is not None:
+            bar.close()
+    perm = gen.permutation(total)
+    windows = GNDWindows(gnd=gnd[perm], rho_t=rho_t[perm], n_lines=n_lines[perm])
+    return windows, origin[perm], root
+
+
+def generate_windows(
+    n_per_class: int,
+    *,
+    config: GNDLineConfig = GNDLineConfig(),
+    rng: RandomLike = None,
+    progress: bool = False,
+) -> GNDWindows:
+    """Labelled, class-balanced GND windows from random line maps (Zhang & Ngan 2019).
+
+    Maps with a random number of lines are simulated in parallel batches; from
+    each, up to ``config.windows_per_map_per_class`` windows per class are cut at
+    random eligible centres (the window must fit in the map) until every class
+    ``N = n_min .. n_max`` holds ``n_per_class`` windows. Windows and labels are
+    then shuffled together.
+
+    Parameters
+    ----------
+    n_per_class
+        Windows per class; the result has ``n_per_class * (n_max - n_min + 1)``.
+        The paper's splits are :data:`PAPER_SPLITS` divided by 5.
+    config
+        Dataset parameters.
+    rng
+        Generator, seed or ``None``. The same seed gives bit-identical arrays,
+        independent of the number of threads.
+    progress
+        Show a tqdm progress bar on stderr.
+
+    Returns
+    -------
+    GNDWindows
+        ``gnd`` (n, w, w, 3) float32 m^-2 [screw, edge, |rho_GND|]; ``rho_t`` (n,)
+        float64 m^-2 and ``n_lines`` (n,) int64 of the centre pixel.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``n_per_class`` is negative or a class never occurs.
+
+    References
+    ----------
+    Zhang, Y. & Ngan, A. H. W. (2019). Extracting dislocation microstructures by
+    deep learning. *Int. J. Plasticity* 115, 18-28 (§2.2).
+
+    Examples
+    --------
+    >>> ds = generate_windows(10, rng=0)
+    >>> ds.gnd.shape, sorted(set(ds.n_lines.tolist()))
+    ((50, 7, 7, 3), [1, 2, 3, 4, 5])
+    """
+    windows, _, _ = _generate_windows_traced(n_per_class, config, rng, progress)
+    return windows
