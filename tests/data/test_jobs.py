@@ -160,6 +160,8 @@ def test_done_job_with_other_params_is_refused(tmp_path):
     changed[1] = Job("j001", {**changed[1].params, "x": 7}, ".txt")
     with pytest.raises(InvalidParameterError, match="j001.*already done"):
         run_jobs(square, changed, out, workers=1, progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["jobs"][1]["params"]["x"] == 1  # the refused grid did not replace it
 
 
 @pytest.mark.parametrize(

@@ -322,7 +322,7 @@ class _Tracker:
     """Counts results, decides on retries and drives the progress bar."""
 
     def __init__(self, n_total: int, n_before: int, retries: int, progress: bool) -> None:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         self.retries = retries
         self.attempts: Counter[str] = Counter()
@@ -708,6 +708,7 @@ def run_jobs(
     lock = _lock(out)
     try:
         _clean_temporaries(out)
+        n_before, pending = _split_done(out, jobs)
         _write_json_atomic(out / MANIFEST_NAME, {
             "format": _MANIFEST_FORMAT,
             "fn": fn_name,
@@ -715,7 +716,6 @@ def run_jobs(
             "environment": environment(),
             "jobs": [{"key": j.key, "suffix": j.suffix, "params": j.params} for j in jobs],
         })
-        n_before, pending = _split_done(out, jobs)
         tracker = _Tracker(len(jobs), n_before, retries, progress)
         try:
             if pending and distributed_run:
