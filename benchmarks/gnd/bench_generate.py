@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     rho, nl = ds.rho_t, ds.n_lines
     pearson = float(np.corrcoef(nl.astype(float), rho)[0, 1])
     pct = {p: float(v) for p, v in zip((1, 5, 25, 50, 75, 95, 99),
-                                       np.percentile(rho, [1, 5, 25, 50, 75, 95, 99]))}
+                                       np.percentile(rho, [1, 5, 25, 50, 75, 95, 99]), strict=True)}
     unit = density_per_pixel_length(config.pixel_size_um, config.plane_thickness_m)
     centre = ds.gnd[:, config.window // 2, config.window // 2, 2].astype(np.float64)
     per_class_stats = {}
