@@ -112,3 +112,15 @@ def test_uniform_compression_reaction():
     # lateral faces of the pure hat problem are free: sxx ~ 0 at mid-height
     sxx, syy, _ = fe.stress_at(u_hat, np.array([1e-12, w / 2]), np.array([h / 2, h / 2]))
     assert np.abs(sxx).max() < 0.02 * abs(syy).max()
+
+
+def test_banded_cholesky_matches_superlu():
+    xs = np.linspace(0, 0.25e-6, 9)
+    ys = np.linspace(0, 1e-6, 33)
+    a, b = PillarFE(xs, ys, E, NU, solver="banded"), PillarFE(xs, ys, E, NU, solver="splu")
+    rng = np.random.default_rng(0)
+    m, nb = a.left_pts.shape[0], a.nx + 1
+    args = ((rng.normal(size=m), rng.normal(size=m)), (rng.normal(size=m), rng.normal(size=m)),
+            (rng.normal(size=nb) * 1e-10, rng.normal(size=nb) * 1e-10),
+            (rng.normal(size=nb) * 1e-10, rng.normal(size=nb) * 1e-10), 1e-9)
+    np.testing.assert_allclose(a.solve(*args), b.solve(*args), rtol=1e-9, atol=1e-22)

