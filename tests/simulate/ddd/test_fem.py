@@ -124,3 +124,19 @@ def test_banded_cholesky_matches_superlu():
             (rng.normal(size=nb) * 1e-10, rng.normal(size=nb) * 1e-10),
             (rng.normal(size=nb) * 1e-10, rng.normal(size=nb) * 1e-10), 1e-9)
     np.testing.assert_allclose(a.solve(*args), b.solve(*args), rtol=1e-9, atol=1e-22)
+
+
+def test_frictionless_ends_uniform_compression_is_uniaxial_and_step_is_free_sliding():
+    """Frictionless platens: a dislocation-free pillar is in uniaxial plane-strain
+    compression, sigma_yy = -E/(1-nu^2) U/h everywhere (rel. 1e-6), sigma_xx = sigma_xy = 0."""
+    w, h, U = 0.25e-6, 1e-6, 1e-9
+    fe = PillarFE.uniform(w, h, 8, E, NU, ends="frictionless")
+    zl = np.zeros(fe.left_pts.shape[0])
+    zt = np.zeros(fe.top_pts.shape[0])
+    zn = np.zeros(fe.nx + 1)
+    u = fe.solve((zl, zl), (zl, zl), (zn, zn), (zn, zn), U, sxy_bottom=zt, sxy_top=zt)
+    sxx, syy, sxy = fe.stress_at(u, np.array([0.1 * w, 0.5 * w, 0.9 * w]), np.array([0.1 * h, 0.5 * h, 0.95 * h]))
+    e_ps = E / (1 - NU**2)
+    np.testing.assert_allclose(syy, -e_ps * U / h, rtol=1e-6)
+    assert np.abs(sxx).max() < 1e-6 * e_ps * U / h and np.abs(sxy).max() < 1e-6 * e_ps * U / h
+    assert -fe.top_force_hat(u) / w == pytest.approx(e_ps * U / h, rel=1e-6)

@@ -38,8 +38,10 @@ Explicit Euler at ``dt = 0.5 ns`` is unstable for dislocation pairs closer than
    stay explicit.
 2. **Other close pairs are sub-cycled**: the step is split into
    ``n_sub = ceil(dt / dt_c)`` sub-steps with ``dt_c = 0.75 B r_min^2 / (mu b^2 / (2 pi (1-nu)))``,
-   ``r_min`` the closest different-plane pair (floored at ``2 L_e``, ``n_sub`` capped by
-   ``max_substeps``). All fields, the FE correction included, are recomputed every sub-step.
+   ``r_min`` the closest different-plane pair with a mobile member (an immobile partner
+   counts as ``sqrt(2) r``; pinned dislocations and dislocations pressed against a
+   blocked plane end are immobile), floored at ``2 L_e``, ``n_sub`` capped by
+   ``max_substeps``. All fields, the FE correction included, are recomputed every sub-step.
    We avoid a velocity cut-off, which biases densities (Segurado, LLorca & Romero 2007).
 
 Events are detected on each (sub-)step's swept segment, not only at its end point.
@@ -242,7 +244,8 @@ def substeps_needed(r2min: float, dt: float, drag: float, kpair: float, r_floor:
 
     A pair at distance ``r`` has a glide stiffness of at most ``kpair / r^2`` (N/m^2, with
     ``kpair = mu b^2 / (2 pi (1-nu))``), so the relative mode of two mobile dislocations
-    decays at ``lambda = 2 kpair / (B r^2)``. Explicit Euler is stable for
+    decays at ``lambda = 2 kpair / (B r^2)`` (``kpair / (B r^2)`` with one immobile
+    member: pass ``2 r^2``, as :func:`.kernels.stiff_pair_r2` does). Explicit Euler is stable for
     ``dt lambda < 2``; we require ``dt_sub lambda <= 1.5``, i.e.
     ``dt_sub <= 0.75 B r^2 / kpair``, with ``r >= r_floor`` and at most ``max_substeps``.
     """
@@ -298,8 +301,10 @@ class PillarModel:
         self.planes = SlipPlanes.build(
             self.width, self.height, config.slip_directions_rad, config.plane_spacing_b * self.b
         )
-        self.fe = PillarFE.uniform(self.width, self.height, config.fe_nx, self.e, self.nu)
-        self._bnd_pts = np.vstack([self.fe.left_pts, self.fe.right_pts, self.fe.top_pts])
+        self.fe = PillarFE.uniform(self.width, self.height, config.fe_nx, self.e, self.nu, ends=config.ends)
+        self._frictionless = config.ends == "frictionless"
+        extra = [self.fe.bottom_pts] if self._frictionless else []
+        self._bnd_pts = np.vstack([self.fe.left_pts, self.fe.right_pts, self.fe.top_pts, *extra])
         self._bnd_x = np.ascontiguousarray(self._bnd_pts[:, 0])
         self._bnd_y = np.ascontiguousarray(self._bnd_pts[:, 1])
         self._n_left = len(self.fe.left_pts)
@@ -371,25 +376,43 @@ class PillarModel:
 
         Updates :attr:`u_hat` and :attr:`force_per_m` (compression positive, N/m)
         and returns the total resolved shear stress on every dislocation (Pa) and the
-        smallest different-plane pair distance squared (m^2).
+        effective squared distance (m^2) of the stiffest explicit pair (for sub-stepping).
         """
         x, y, b, c, s = self.dislocation_arrays()
         sxx, syy, sxy = kernels.stress_at_points(self._bnd_x, self._bnd_y, x, y, b, c, s, self.dcoef, self.rc2)
         nl = self._n_left
         ux, uy = kernels.displacement_at_points(self._tb_x, self._tb_y, x, y, b, c, s, self.nu, *self._step_arrays())
         nb = self.fe.nx + 1
+        nt = self._n_top
+        top = slice(2 * nl, 2 * nl + nt)
         self.u_hat = self.fe.solve(
             (sxx[:nl], sxy[:nl]), (sxx[nl:2 * nl], sxy[nl:2 * nl]), (ux[:nb], uy[:nb]), (ux[nb:], uy[nb:]),
             top_displacement,
+            sxy_bottom=sxy[2 * nl + nt:] if self._frictionless else None,
+            sxy_top=sxy[top] if self._frictionless else None,
         )
         self.top_displacement = top_displacement
-        self.force_per_m = -(self.fe.top_force_hat(self.u_hat) + self.fe.top_integral(syy[2 * nl:]))
+        self.force_per_m = -(self.fe.top_force_hat(self.u_hat) + self.fe.top_integral(syy[top]))
         if len(x) == 0:
             return np.zeros(0), np.inf
-        tau, r2min = kernels.pair_resolved_shear(x, y, b, c, s, self.d_plane, self.dcoef, self.rc2)
+        tau = kernels.resolved_shear_sum(x, y, b, c, s, self.dcoef, self.rc2)
         hxx, hyy, hxy = self.fe.stress_at(self.u_hat, x, y)
         tau = tau + (hyy - hxx) * c * s + hxy * (c * c - s * s)
-        return tau, r2min
+        return tau, self._stiff_r2(x, y, tau)
+
+    def _stiff_r2(self, x, y, tau) -> float:
+        """Effective r^2 of the stiffest explicit pair (see :func:`.kernels.stiff_pair_r2`).
+
+        Mobile = free, or pinned but about to be released, and not pressed against a
+        blocked (top/bottom) plane end.
+        """
+        force_dir = self.d_sign * tau
+        lo, hi = self.planes.lo[self.d_plane], self.planes.hi[self.d_plane]
+        blocked = ((~self.planes.hi_free[self.d_plane]) & (self.d_xi >= hi - 2 * self.b) & (force_dir > 0)) | (
+            (~self.planes.lo_free[self.d_plane]) & (self.d_xi <= lo + 2 * self.b) & (force_dir < 0)
+        )
+        mobile = ((self.d_pin < 0) | (np.abs(tau) >= self.tau_obs)) & ~blocked
+        return kernels.stiff_pair_r2(x, y, self.d_plane, mobile, self.rc2)
 
     def source_shear(self) -> np.ndarray:
         """Resolved shear stress (Pa) at the sources for the current fields."""

@@ -18,6 +18,10 @@ Boundary conditions of the hat problem (loading axis y):
 * top face: ``u_hat_x = -u_tilde_x``, ``u_hat_y = -U - u_tilde_y`` (rigid platen that sticks,
   displacement ``-U``, compression for ``U > 0``).
 
+With ``ends="frictionless"`` the platens only prescribe ``u_y``; the x traction of the
+top and bottom faces is zero in total (``t_hat_x = -sigma~_xy n_y``) and the x
+translation is fixed at the bottom-left corner (total ``u_x = 0`` there).
+
 References
 ----------
 E. Van der Giessen and A. Needleman, Modelling Simul. Mater. Sci. Eng. 3, 689 (1995).
@@ -73,6 +77,8 @@ class PillarFE:
         Gauss points per boundary edge for the traction load and top-face integrals.
     solver
         ``"banded"`` (banded Cholesky, default) or ``"splu"`` (SuperLU).
+    ends
+        ``"clamped"`` (sticking platens, default) or ``"frictionless"``.
 
     Attributes
     ----------
@@ -83,7 +89,7 @@ class PillarFE:
     """
 
     def __init__(self, xs: np.ndarray, ys: np.ndarray, e_pa: float, nu: float, n_gauss: int = 4,
-                 solver: str = "banded"):
+                 solver: str = "banded", ends: str = "clamped"):
         xs = np.asarray(xs, dtype=float)
         ys = np.asarray(ys, dtype=float)
         if xs.ndim != 1 or ys.ndim != 1 or len(xs) < 2 or len(ys) < 2:
@@ -121,7 +127,13 @@ class PillarFE:
         bottom = np.arange(nnx)
         top = self.ny * nnx + np.arange(nnx)
         self._bottom, self._top = bottom, top
-        presc = np.concatenate([2 * bottom, 2 * bottom + 1, 2 * top, 2 * top + 1])
+        if ends == "clamped":
+            presc = np.concatenate([2 * bottom, 2 * bottom + 1, 2 * top, 2 * top + 1])
+        elif ends == "frictionless":
+            presc = np.concatenate([2 * bottom[:1], 2 * bottom + 1, 2 * top + 1])
+        else:
+            raise InvalidParameterError(f"ends must be 'clamped' or 'frictionless', got {ends!r}")
+        self.ends = ends
         self._presc = presc
         free_mask = np.ones(ndof, dtype=bool)
         free_mask[presc] = False
@@ -171,6 +183,14 @@ class PillarFE:
         xg = (xs[:-1, None] + 0.5 * (1 + gp[None, :]) * hx_all[:, None]).ravel()
         self._top_w = (0.5 * gw[None, :] * hx_all[:, None]).ravel()
         self.top_pts = np.column_stack([xg, np.full(len(xg), ys[-1])])
+        self.bottom_pts = np.column_stack([xg, np.full(len(xg), ys[0])])
+        edge_x = np.repeat(np.arange(self.nx), n_gauss)
+        nx_lo = (xs[edge_x + 1] - xg) / hx_all[edge_x]
+        self._gmap_x = sp.csr_matrix(
+            (np.concatenate([nx_lo * self._top_w, (1 - nx_lo) * self._top_w]),
+             (np.concatenate([edge_x, edge_x + 1]), np.tile(np.arange(len(xg)), 2))),
+            shape=(nnx, len(xg)),
+        )
         xn = np.asarray(xs)
         self.bottom_nodes = np.column_stack([xn, np.full(nnx, ys[0])])
         self.top_nodes = np.column_stack([xn, np.full(nnx, ys[-1])])
@@ -179,18 +199,21 @@ class PillarFE:
         self._free_index[self._free] = np.arange(len(self._free))
 
     @classmethod
-    def uniform(cls, width_m: float, height_m: float, nx: int, e_pa: float, nu: float, n_gauss: int = 4):
+    def uniform(cls, width_m: float, height_m: float, nx: int, e_pa: float, nu: float, n_gauss: int = 4,
+                ends: str = "clamped"):
         """Uniform mesh with ``nx`` elements across and ``round(nx h / w)`` along the height."""
         if nx < 1:
             raise InvalidParameterError(f"nx must be >= 1, got {nx}")
         ny = max(1, int(round(nx * height_m / width_m)))
-        return cls(np.linspace(0, width_m, nx + 1), np.linspace(0, height_m, ny + 1), e_pa, nu, n_gauss)
+        return cls(np.linspace(0, width_m, nx + 1), np.linspace(0, height_m, ny + 1), e_pa, nu, n_gauss,
+                   ends=ends)
 
     @property
     def n_dof(self) -> int:
         return 2 * self.n_nodes
 
-    def solve(self, s_left, s_right, u_bottom, u_top, top_displacement_m: float) -> np.ndarray:
+    def solve(self, s_left, s_right, u_bottom, u_top, top_displacement_m: float,
+              sxy_bottom=None, sxy_top=None) -> np.ndarray:
         """Solve the hat problem and return nodal ``u_hat`` (m), shape (n_nodes, 2).
 
         Parameters
@@ -201,6 +224,9 @@ class PillarFE:
             ``(u_tilde_x, u_tilde_y)`` (m) at :attr:`bottom_nodes` / :attr:`top_nodes`.
         top_displacement_m
             Imposed platen displacement ``U`` (m); the top face moves by ``-U`` in y.
+        sxy_bottom, sxy_top
+            ``sigma_tilde_xy`` (Pa) at :attr:`bottom_pts` / :attr:`top_pts`; needed (only)
+            for frictionless ends.
         """
         f = np.zeros(self.n_dof)
         # left face, outward normal (-1, 0): t_hat = -sigma~ . n = (+sxx, +sxy)
@@ -209,9 +235,18 @@ class PillarFE:
         # right face, outward normal (+1, 0): t_hat = (-sxx, -sxy)
         f[2 * self._right_dofs] -= self._gmap @ s_right[0]
         f[2 * self._right_dofs + 1] -= self._gmap @ s_right[1]
-        up = np.concatenate(
-            [-u_bottom[0], -u_bottom[1], -u_top[0], -top_displacement_m - np.asarray(u_top[1])]
-        )
+        if self.ends == "frictionless":
+            if sxy_bottom is None or sxy_top is None:
+                raise InvalidParameterError("frictionless ends need sxy_bottom and sxy_top")
+            # top n = (0, 1): t_hat_x = -sxy; bottom n = (0, -1): t_hat_x = +sxy
+            f[2 * self._top] -= self._gmap_x @ sxy_top
+            f[2 * self._bottom] += self._gmap_x @ sxy_bottom
+        up_full = np.zeros(self.n_dof)
+        up_full[2 * self._bottom] = -np.asarray(u_bottom[0])
+        up_full[2 * self._bottom + 1] = -np.asarray(u_bottom[1])
+        up_full[2 * self._top] = -np.asarray(u_top[0])
+        up_full[2 * self._top + 1] = -top_displacement_m - np.asarray(u_top[1])
+        up = up_full[self._presc]
         rhs = f[self._free] - self._kfp @ up
         u = np.empty(self.n_dof)
         if self._chol is not None:

@@ -21,21 +21,28 @@ from numba import njit
 
 @njit(cache=True)
 def pair_resolved_shear(x, y, b, c, s, plane, dcoef, rc2):
-    """Resolved shear stress on each dislocation from all others (Pa).
+    """Resolved shear stress on each dislocation from all others (Pa), and the closest cross-plane pair.
+
+    Returns
+    -------
+    tau : ndarray (N,)
+        ``s_i . (sum_{j != i} sigma_j(p_i)) . n_i`` (Pa), see :func:`resolved_shear_sum`.
+    r2min : float
+        Smallest squared distance (m^2) between two *different-plane* dislocations
+        (``inf`` if none).
+    """
+    return resolved_shear_sum(x, y, b, c, s, dcoef, rc2), min_cross_plane_r2(x, y, plane, rc2)
+
+
+@njit(cache=True)
+def resolved_shear_sum(x, y, b, c, s, dcoef, rc2):
+    """Resolved shear stress on each dislocation from all others (Pa): the O(N^2) kernel.
 
     Uses the global-frame edge field of a Burgers vector ``(bx, by) = b (c, s)``
     (Hirth & Lothe 1982, eq. 3-43 rotated), for which the resolved shear on a plane
     with direction ``(c_i, s_i)`` collapses to
     ``dcoef (bx dx + by dy) (4 dx dy c_i s_i + (dx^2 - dy^2)(c_i^2 - s_i^2)) / r^4``.
     Self terms and pairs closer than ``sqrt(rc2)`` are excluded (``r^2 <= rc2``).
-
-    Returns
-    -------
-    tau : ndarray (N,)
-        ``s_i . (sum_{j != i} sigma_j(p_i)) . n_i`` (Pa).
-    r2min : float
-        Smallest squared distance (m^2) between two *different-plane* dislocations
-        (``inf`` if none); used to choose the number of sub-steps.
     """
     n = x.shape[0]
     tau = np.zeros(n)
@@ -57,7 +64,37 @@ def pair_resolved_shear(x, y, b, c, s, plane, dcoef, rc2):
             inv = 1.0 / (r2 * r2) if r2 > rc2 else 0.0
             acc += (bx[j] * dx + by[j] * dy) * (2.0 * dx * dy * pi + (dx * dx - dy * dy) * qi) * inv
         tau[i] = acc
-    return tau, min_cross_plane_r2(x, y, plane, rc2)
+    return tau
+
+
+@njit(cache=True)
+def stiff_pair_r2(x, y, plane, mobile, rc2):
+    """Effective squared distance (m^2) of the stiffest explicit pair, for sub-stepping.
+
+    Over pairs on *different* planes with at least one mobile member, returns the
+    minimum of ``r^2`` (both mobile) or ``2 r^2`` (one mobile): the relative glide
+    mode of a pair decays at ``(number of mobile members) * kpair / (B r^2)``.
+    Pairs of immobile (pinned or blocked) dislocations cannot go unstable.
+    """
+    n = x.shape[0]
+    best = np.inf
+    for i in range(n):
+        xi = x[i]
+        yi = y[i]
+        pl = plane[i]
+        mi = mobile[i]
+        for j in range(i + 1, n):
+            if plane[j] == pl or not (mi or mobile[j]):
+                continue
+            dx = xi - x[j]
+            dy = yi - y[j]
+            r2 = dx * dx + dy * dy
+            if r2 <= rc2:
+                continue
+            eff = r2 if (mi and mobile[j]) else 2.0 * r2
+            if eff < best:
+                best = eff
+    return best
 
 
 @njit(cache=True)
