@@ -323,7 +323,7 @@ def test_interrupt_stops_quickly_and_keeps_finished_files(tmp_path, to_group):
 def local_cluster():
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None)
+                                       host="127.0.0.1", dashboard_address="127.0.0.1:0")
     yield cluster
     cluster.close()
 
