@@ -127,6 +127,10 @@ class PillarConfig:
     max_substeps
         Upper bound on explicit sub-steps per time step (see
         :mod:`microdl.simulate.ddd.dynamics`).
+    max_glide_nm
+        Accuracy control: a step is split into sub-steps so that no free dislocation
+        glides more than this per sub-step (fields recomputed in between); 0 disables.
+        Velocities are not capped. Sub-steps are bounded by ``max_substeps``.
     record_every
         Stress--strain curve sampling interval in steps.
     max_unload_strain
@@ -165,6 +169,7 @@ class PillarConfig:
     fe_nx: int = 32
     pixel_size_nm: float = 2.0
     max_substeps: int = 32
+    max_glide_nm: float = 10.0
     record_every: int = 10
     max_unload_strain: float = 0.05
     ends: str = "clamped"
@@ -177,7 +182,8 @@ class PillarConfig:
             "max_unload_strain",
         ):
             check_positive(name, getattr(self, name))
-        for name in ("source_density_per_um2", "source_strength_sd_mpa", "annihilation_distance_b", "prior_strain"):
+        for name in ("source_density_per_um2", "source_strength_sd_mpa", "annihilation_distance_b", "prior_strain",
+                     "max_glide_nm"):
             check_positive(name, getattr(self, name), allow_zero=True)
         if self.obstacle_density_per_um2 is not None:
             check_positive("obstacle_density_per_um2", self.obstacle_density_per_um2, allow_zero=True)

@@ -44,6 +44,13 @@ Explicit Euler at ``dt = 0.5 ns`` is unstable for dislocation pairs closer than
    ``max_substeps``. All fields, the FE correction included, are recomputed every sub-step.
    We avoid a velocity cut-off, which biases densities (Segurado, LLorca & Romero 2007).
 
+3. **Fast glide is sub-stepped for accuracy**: a free dislocation at 100 MPa glides
+   125 nm (a whole 0.125 um pillar) in 0.5 ns, while its own exit relaxes the stress by
+   ~35 MPa. The step is therefore also split so that no free dislocation travels more
+   than ``max_glide_nm`` per sub-step (10 nm by default) with all fields updated in
+   between. Velocities are never capped; this only refines the time integration during
+   avalanches (compare ``dt_ns = 0.1``, see the report of the Delta-t check).
+
 Events are detected on each (sub-)step's swept segment, not only at its end point.
 """
 
@@ -297,6 +304,7 @@ class PillarModel:
         self.t_nuc = config.nucleation_time_ns * 1e-9
         self.tau_obs = config.obstacle_strength_mpa * 1e6
         self.le = config.annihilation_distance_b * self.b
+        self.max_glide = config.max_glide_nm * 1e-9
         self.rc2 = (0.5 * self.b) ** 2  # core cut-off for pair sums
         self.planes = SlipPlanes.build(
             self.width, self.height, config.slip_directions_rad, config.plane_spacing_b * self.b
@@ -435,6 +443,12 @@ class PillarModel:
         tau, r2min = self.solve_fields(top_displacement)
         tau_src = self.source_shear()
         n_sub = self.n_substeps(r2min)
+        if self.max_glide > 0 and self.n_dislocations:
+            free = (self.d_pin < 0) | (np.abs(tau) >= self.tau_obs)
+            if np.any(free):
+                travel = float(np.max(np.abs(tau[free]))) * self.b / self.drag * self.dt
+                n_move = math.ceil(travel / self.max_glide - 1e-12)
+                n_sub = int(min(self.config.max_substeps, max(n_sub, n_move)))
         dt_sub = self.dt / n_sub
         for k in range(n_sub):
             if k > 0:
