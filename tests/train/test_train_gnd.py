@@ -44,6 +44,7 @@ def _epoch_rows(path, key):
         ({"batch_size": 0}, InvalidParameterError),
         ({"devices": 0}, InvalidParameterError),
         ({"limit_train_windows": 0}, InvalidParameterError),
+        ({"num_threads": 0}, InvalidParameterError),
         ({"model": "nope"}, UnknownNameError),
     ],
 )

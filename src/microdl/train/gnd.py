@@ -113,6 +113,11 @@ class GNDTrainConfig:
         Lightning precision string, e.g. ``"32-true"``, ``"bf16-mixed"``.
     log_every_n_steps
         How often training metrics are logged.
+    num_threads
+        Intra-op CPU threads of torch in the training process (``None``: torch's
+        default, one per core). On a small or shared CPU, 1 can be several times
+        faster: with 2 cores and other jobs running, batch-64 training measured
+        399 windows/s with 1 thread against 45 with 2.
     """
 
     model: str = "zhang2019-gnd"
@@ -132,6 +137,7 @@ class GNDTrainConfig:
     limit_train_windows: int | None = None
     precision: str = "32-true"
     log_every_n_steps: int = 50
+    num_threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.model not in list_models():
@@ -153,6 +159,12 @@ class GNDTrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise InvalidParameterError(f"{name} must be an integer >= 0, got {value!r}")
+        if self.num_threads is not None and (
+            not isinstance(self.num_threads, int) or self.num_threads < 1
+        ):
+            raise InvalidParameterError(
+                f"num_threads must be an integer >= 1 or None, got {self.num_threads!r}"
+            )
         if self.devices != "auto" and (not isinstance(self.devices, int) or self.devices < 1):
             raise InvalidParameterError(
                 f"devices must be an integer >= 1 or 'auto', got {self.devices!r}"
@@ -604,6 +616,18 @@ def fit_gnd(
                 )
         resumed_from = str(last)
 
+    old_threads = torch.get_num_threads()
+    if config.num_threads is not None:
+        torch.set_num_threads(config.num_threads)
+    try:
+        return _fit(config, train, val, run_dir, last, resumed_from, progress, t0)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _fit(config: GNDTrainConfig, train: GNDSource, val: GNDSource, run_dir: Path, last: Path,
+         resumed_from: str | None, progress: bool, t0: float) -> dict[str, Any]:
+    ckpt_dir = last.parent
     pl.seed_everything(config.seed, workers=True, verbose=False)
     data = GNDDataModule(train, val, batch_size=config.batch_size,
                          num_workers=config.num_workers,
