@@ -159,3 +159,16 @@ def test_ddp_two_processes_on_cpu(tmp_path, synth):
     # each of the 2 processes sees half of the 64 windows: 32 / 16 = 2 steps
     assert results[0]["global_step"] == 2
     assert (run / "model.pt").is_file()
+
+
+def test_early_stopping_keeps_best(tmp_path, synth):
+    train, val = synth(64, 0), synth(64, 1)
+    # validation labels unrelated to the inputs: val_loss cannot keep improving
+    val["rho_t"] = np.random.default_rng(5).permutation(val["rho_t"]) * 30
+    out = fit_gnd(_cfg(max_epochs=12, patience=1, lr=0.05), train, val, tmp_path / "run",
+                  progress=False)
+    assert out["stopped_early"] and out["epochs_completed"] < 12
+    val_loss = _epoch_rows(tmp_path / "run" / "metrics.csv", "val_loss")
+    assert out["best_val_loss"] == pytest.approx(min(val_loss.values()), rel=1e-6)
+    model = load_gnd_model(tmp_path / "run" / "model.pt", device="cpu")
+    assert model.export_extra["best_val_loss"] == pytest.approx(out["best_val_loss"])
