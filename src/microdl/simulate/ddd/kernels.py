@@ -118,6 +118,32 @@ def min_cross_plane_r2(x, y, plane, rc2):
 
 
 @njit(cache=True)
+def stiff_pair_members(x, y, plane, mobile, rc2, r2crit):
+    """Members of explicit pairs too stiff for one step: different planes, at least one
+    mobile member and effective ``r^2`` (as in :func:`stiff_pair_r2`) below ``r2crit``."""
+    n = x.shape[0]
+    member = np.zeros(n, dtype=np.bool_)
+    for i in range(n):
+        xi = x[i]
+        yi = y[i]
+        pl = plane[i]
+        mi = mobile[i]
+        for j in range(i + 1, n):
+            if plane[j] == pl or not (mi or mobile[j]):
+                continue
+            dx = xi - x[j]
+            dy = yi - y[j]
+            r2 = dx * dx + dy * dy
+            if r2 <= rc2:
+                continue
+            eff = r2 if (mi and mobile[j]) else 2.0 * r2
+            if eff < r2crit:
+                member[i] = True
+                member[j] = True
+    return member
+
+
+@njit(cache=True)
 def stress_at_points(px, py, x, y, b, c, s, dcoef, rc2):
     """Summed infinite-medium stress (Pa) of all dislocations at field points ``px, py`` (m).
 
