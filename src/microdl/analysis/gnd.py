@@ -170,7 +170,7 @@ def _model_device(model: nn.Module, device: str | torch.device | None) -> torch.
 
 
 @torch.no_grad()
-def _run(model: nn.Module, batches, device: torch.device) -> WindowPredictions:
+def _run(model: nn.Module, batches, device: torch.device, forward=None) -> WindowPredictions:
     was_training = model.training
     model.eval()
     model.to(device)
@@ -178,7 +178,7 @@ def _run(model: nn.Module, batches, device: torch.device) -> WindowPredictions:
     rho, proba = [], []
     try:
         for x in batches:
-            out = model(x.to(device, non_blocking=True))
+            out = (forward or model)(x.to(device, non_blocking=True))
             rho.append(target_to_rho(out[:, N_CLASSES].double(), unit).cpu())
             proba.append(torch.softmax(out[:, :N_CLASSES].float(), dim=1).cpu())
     finally:
@@ -289,7 +289,10 @@ def predict_map(
     The magnitude channel ``|rho_GND| = sqrt(screw^2 + edge^2)`` is built here;
     the window centred on each pixel is cut with :func:`torch.nn.functional.unfold`
     (a batch of rows at a time, no loop over pixels) and passed through the
-    network exactly as :func:`predict_windows` would.
+    network exactly as :func:`predict_windows` would. A fully convolutional
+    model (``model.fully_convolutional``, e.g. ``gnd-fcn7``) instead convolves
+    strips of the padded map directly, which gives the same numbers as the
+    window-by-window evaluation at a fraction of the cost.
 
     Parameters
     ----------
@@ -357,13 +360,21 @@ def predict_map(
     out_h, out_w = x.shape[2] - 2 * _HALF, x.shape[3] - 2 * _HALF
     rows_per_batch = max(1, batch_size // out_w)
 
+    fully_conv = bool(getattr(model, "fully_convolutional", False))
+
     def batches():
         for r0 in range(0, out_h, rows_per_batch):
             r1 = min(out_h, r0 + rows_per_batch)
+            if fully_conv:  # the model convolves the whole strip of rows at once
+                yield x[:, :, r0:r1 + 2 * _HALF, :]
+                continue
             cols = F.unfold(x[:, :, r0:r1 + 2 * _HALF, :], kernel_size=WINDOW)  # (1, 147, L)
             yield cols[0].T.reshape(-1, 3, WINDOW, WINDOW)
 
-    pred = _run(model, batches(), _model_device(model, device))
+    def strip_forward(strip: torch.Tensor) -> torch.Tensor:  # (1, 6, rows, out_w) -> (rows*out_w, 6)
+        return model.forward_map(strip).permute(0, 2, 3, 1).reshape(-1, N_CLASSES + 1)
+
+    pred = _run(model, batches(), _model_device(model, device), strip_forward if fully_conv else None)
     rho = pred.rho_t.reshape(out_h, out_w)
     n = pred.n_lines.reshape(out_h, out_w)
     if border == "valid":

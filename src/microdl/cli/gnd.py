@@ -165,6 +165,8 @@ def benchmark(
     accelerator: str = typer.Option("auto", "--accelerator"),
     devices: str = typer.Option("auto", "--devices"),
     num_nodes: int = typer.Option(1, "--num-nodes"),
+    workers: int = typer.Option(0, "--workers",
+                                help="Configurations trained at once (0: one per CPU core without a GPU, 1 with)."),
     progress: bool = _PROGRESS,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -173,9 +175,17 @@ def benchmark(
     from microdl.data.catalog import Catalog
 
     p = get_preset(preset)  # fails fast on an unknown name
+    if workers < 0:
+        raise InvalidParameterError(f"--workers must be >= 0, got {workers}")
+    if workers == 0:
+        import os
+
+        import torch
+
+        workers = 1 if torch.cuda.is_available() else max(1, os.cpu_count() or 1)
     dev: int | str = int(devices) if devices.isdigit() else devices
     results = run_gnd_benchmark(p, out, work, progress=progress, accelerator=accelerator, devices=dev,
-                                num_nodes=num_nodes)
+                                num_nodes=num_nodes, workers=workers)
     Catalog().record("run", f"benchmark:gnd:{preset}", config=results["preset"], seed=p.seed, path=out,
                      metrics={"configs": results["configs"], "baseline": results["baseline_centre_pixel"]})
     if as_json:

@@ -62,6 +62,7 @@ from microdl.exceptions import (
 from microdl.models.registry import register_model
 
 __all__ = [
+    "GNDModel",
     "ZhangNgan2019GND",
     "zhang2019_gnd",
     "rho_to_target",
@@ -163,7 +164,37 @@ class _ConvBNReLU(nn.Sequential):
         )
 
 
-class ZhangNgan2019GND(nn.Module):
+class GNDModel(nn.Module):
+    """Base of the GND window models: fixed input scaling and output decoding.
+
+    Subclasses set ``input_transform``, ``rho_unit_per_m2`` and implement
+    ``forward`` mapping ``(n, 3, 7, 7)`` windows in m^-2 to ``(n, 6)`` outputs
+    (5 logits of N = 1..5, then ``z = log(1 + rho_t / rho_unit)``). A subclass
+    with ``fully_convolutional = True`` also provides ``forward_map`` that maps a
+    padded ``(1, 3, H + 6, W + 6)`` map to ``(1, 6, H, W)`` in one pass.
+    """
+
+    fully_convolutional: bool = False
+    input_transform: str
+    rho_unit_per_m2: float
+
+    def scale_input(self, x_per_m2: Tensor) -> Tensor:
+        """Apply the fixed input transform to densities in m^-2."""
+        x = x_per_m2 / self.rho_unit_per_m2
+        return torch.asinh(x) if self.input_transform == "asinh" else x
+
+    @staticmethod
+    def split_outputs(out: Tensor) -> tuple[Tensor, Tensor]:
+        """Split ``(n, 6)`` outputs into N logits ``(n, 5)`` and target ``z`` ``(n,)``."""
+        return out[:, :N_CLASSES], out[:, N_CLASSES]
+
+    def decode(self, out: Tensor) -> tuple[Tensor, Tensor]:
+        """Turn outputs into ``rho_t`` in m^-2 ``(n,)`` and N probabilities ``(n, 5)``."""
+        logits, z = self.split_outputs(out)
+        return target_to_rho(z, self.rho_unit_per_m2), torch.softmax(logits, dim=1)
+
+
+class ZhangNgan2019GND(GNDModel):
     """Zhang & Ngan (2019) Table A1 network: GND window -> (N logits, rho_t target).
 
     Parameters
@@ -236,11 +267,6 @@ class ZhangNgan2019GND(nn.Module):
             nn.Linear(128, N_CLASSES + 1),  # Fully_connected_23, no BN/ReLU
         )
 
-    def scale_input(self, x_per_m2: Tensor) -> Tensor:
-        """Apply the fixed input transform to densities in m^-2."""
-        x = x_per_m2 / self.rho_unit_per_m2
-        return torch.asinh(x) if self.input_transform == "asinh" else x
-
     def forward(self, x_per_m2: Tensor) -> Tensor:
         """Map ``(n, 3, 7, 7)`` windows in m^-2 to ``(n, 6)`` outputs (5 logits, z)."""
         if x_per_m2.ndim != 4 or tuple(x_per_m2.shape[1:]) != (3, WINDOW, WINDOW):
@@ -250,16 +276,6 @@ class ZhangNgan2019GND(nn.Module):
         x = self.input_norm(self.scale_input(x_per_m2))
         x = torch.cat([self.branch1(x), self.branch2(x), self.branch3(x)], dim=1)
         return self.head(self.trunk(x))
-
-    @staticmethod
-    def split_outputs(out: Tensor) -> tuple[Tensor, Tensor]:
-        """Split ``(n, 6)`` outputs into N logits ``(n, 5)`` and target ``z`` ``(n,)``."""
-        return out[:, :N_CLASSES], out[:, N_CLASSES]
-
-    def decode(self, out: Tensor) -> tuple[Tensor, Tensor]:
-        """Turn outputs into ``rho_t`` in m^-2 ``(n,)`` and N probabilities ``(n, 5)``."""
-        logits, z = self.split_outputs(out)
-        return target_to_rho(z, self.rho_unit_per_m2), torch.softmax(logits, dim=1)
 
 
 @register_model("zhang2019-gnd")

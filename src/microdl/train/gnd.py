@@ -47,7 +47,7 @@ from microdl.exceptions import (
 from microdl.models.registry import create_model, list_models, load_model, save_model
 from microdl.models.zhang2019 import (
     N_CLASSES,
-    ZhangNgan2019GND,
+    GNDModel,
     check_gnd_windows,
     target_to_rho,
     windows_to_tensor,
@@ -423,7 +423,7 @@ class GNDTask(pl.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.lr)
 
 
-def export_gnd_model(model: ZhangNgan2019GND, path: str | os.PathLike,
+def export_gnd_model(model: GNDModel, path: str | os.PathLike,
                      extra: Mapping[str, Any] | None = None) -> Path:
     """Write ``model.pt``: state dict, model name and config, and the scaling.
 
@@ -442,7 +442,7 @@ def export_gnd_model(model: ZhangNgan2019GND, path: str | os.PathLike,
 
 
 def load_gnd_model(path: str | os.PathLike,
-                   device: str | torch.device | None = None) -> ZhangNgan2019GND:
+                   device: str | torch.device | None = None) -> GNDModel:
     """Load a ``model.pt`` written by :func:`fit_gnd` (no Lightning needed).
 
     Parameters
@@ -459,7 +459,7 @@ def load_gnd_model(path: str | os.PathLike,
         stored metadata (best validation loss, epoch, scaling).
     """
     model, extra = load_model(path, device=device)
-    if not isinstance(model, ZhangNgan2019GND):
+    if not isinstance(model, GNDModel):
         raise DataFileError(
             f"model file {str(path)!r} must hold a GND model, got {type(model).__name__}"
         )
