@@ -120,7 +120,13 @@ class PillarConfig:
         profile is recorded; empty means ``(reload_strain,)``. One trajectory
         thus yields e.g. the 0.1 % and 1 % images.
     fe_nx
-        FE elements across the width (``n_y = fe_nx * aspect``).
+        FE elements across the width (``n_y ~ fe_nx * aspect`` uniform rows).
+    fe_end_refinement_nm
+        Height of the FE rows at the top and bottom faces; rows grow geometrically (x1.25)
+        to the uniform size (adds ~10-20 rows per end). 0 gives a uniform mesh.
+    block_standoff_nm
+        Distance from a top/bottom face at which a dislocation gliding towards it stops
+        (plane ends on these faces are impenetrable).
     pixel_size_nm
         Target pixel size of the strain profile; the pixel count per side is
         ``round(side / pixel)`` and the exact pixel size is stored with the result.
@@ -167,9 +173,11 @@ class PillarConfig:
     reload_strain: float = 0.01
     reload_snapshots: tuple[float, ...] = ()
     fe_nx: int = 32
+    fe_end_refinement_nm: float = 0.4
+    block_standoff_nm: float = 2.0
     pixel_size_nm: float = 2.0
     max_substeps: int = 32
-    max_glide_nm: float = 10.0
+    max_glide_nm: float = 20.0
     record_every: int = 10
     max_unload_strain: float = 0.05
     ends: str = "clamped"
@@ -179,11 +187,11 @@ class PillarConfig:
         for name in (
             "width_um", "aspect", "plane_spacing_b", "source_strength_mean_mpa", "nucleation_time_ns",
             "obstacle_strength_mpa", "dt_ns", "strain_rate_per_s", "reload_strain", "pixel_size_nm",
-            "max_unload_strain",
+            "max_unload_strain", "block_standoff_nm",
         ):
             check_positive(name, getattr(self, name))
         for name in ("source_density_per_um2", "source_strength_sd_mpa", "annihilation_distance_b", "prior_strain",
-                     "max_glide_nm"):
+                     "max_glide_nm", "fe_end_refinement_nm"):
             check_positive(name, getattr(self, name), allow_zero=True)
         if self.obstacle_density_per_um2 is not None:
             check_positive("obstacle_density_per_um2", self.obstacle_density_per_um2, allow_zero=True)

@@ -20,7 +20,11 @@ Physics (Van der Giessen & Needleman 1995; Deshpande, Needleman & Van der Giesse
 * Exit: a dislocation whose segment passes a lateral (free) face leaves the body; an
   exit along ``+s`` leaves a rigid surface step ``+-(b/2) s`` (kept in the
   displacement field), an exit along ``-s`` leaves nothing (see :mod:`.fields`).
-  Plane ends on the top/bottom faces are impenetrable: dislocations stop ``b`` short.
+  Plane ends on the top/bottom faces are impenetrable: dislocations stop
+  ``block_standoff_nm`` (2 nm) short of them, where the FE mesh, refined towards these
+  faces (``fe_end_refinement_nm``), still resolves their image field. (With a uniform
+  3.9 nm mesh, a dislocation held 0.25 nm from a clamped face saw a spurious hat stress
+  of order GPa and was shot back across its plane.)
 
 Time integration and stability
 ------------------------------
@@ -50,7 +54,7 @@ Explicit Euler at ``dt = 0.5 ns`` is unstable for dislocation pairs closer than
 3. **Fast glide is sub-stepped for accuracy**: a free dislocation at 100 MPa glides
    125 nm (a whole 0.125 um pillar) in 0.5 ns, while its own exit relaxes the stress by
    ~35 MPa. The step is therefore also split so that no free dislocation travels more
-   than ``max_glide_nm`` per sub-step (10 nm by default) with all fields updated in
+   than ``max_glide_nm`` per sub-step (20 nm by default) with all fields updated in
    between. Velocities are never capped; this only refines the time integration during
    avalanches (compare ``dt_ns = 0.1``, see the report of the Delta-t check).
 
@@ -313,7 +317,9 @@ class PillarModel:
         self.planes = SlipPlanes.build(
             self.width, self.height, config.slip_directions_rad, config.plane_spacing_b * self.b
         )
-        self.fe = PillarFE.uniform(self.width, self.height, config.fe_nx, self.e, self.nu, ends=config.ends)
+        self.fe = PillarFE.pillar(self.width, self.height, config.fe_nx, self.e, self.nu,
+                                  end_dy_m=config.fe_end_refinement_nm * 1e-9, ends=config.ends)
+        self.standoff = max(config.block_standoff_nm * 1e-9, self.b)
         self._frictionless = config.ends == "frictionless"
         extra = [self.fe.bottom_pts] if self._frictionless else []
         self._bnd_pts = np.vstack([self.fe.left_pts, self.fe.right_pts, self.fe.top_pts, *extra])
@@ -501,8 +507,9 @@ class PillarModel:
         """Free (or about to be released) and not pressed against a blocked plane end."""
         force_dir = self.d_sign * tau
         lo, hi = self.planes.lo[self.d_plane], self.planes.hi[self.d_plane]
-        blocked = ((~self.planes.hi_free[self.d_plane]) & (self.d_xi >= hi - 2 * self.b) & (force_dir > 0)) | (
-            (~self.planes.lo_free[self.d_plane]) & (self.d_xi <= lo + 2 * self.b) & (force_dir < 0)
+        tol = self.standoff + self.b
+        blocked = ((~self.planes.hi_free[self.d_plane]) & (self.d_xi >= hi - tol) & (force_dir > 0)) | (
+            (~self.planes.lo_free[self.d_plane]) & (self.d_xi <= lo + tol) & (force_dir < 0)
         )
         return ((self.d_pin < 0) | (np.abs(tau) >= self.tau_obs)) & ~blocked
 
@@ -534,8 +541,9 @@ class PillarModel:
         # ends of the plane: blocked at top/bottom faces, exit through lateral faces
         lo, hi = self.planes.lo[self.d_plane], self.planes.hi[self.d_plane]
         lo_free, hi_free = self.planes.lo_free[self.d_plane], self.planes.hi_free[self.d_plane]
-        xi_new = np.where(~lo_free & (xi_new < lo + self.b), np.maximum(lo + self.b, np.minimum(xi_old, xi_new)), xi_new)
-        xi_new = np.where(~hi_free & (xi_new > hi - self.b), np.minimum(hi - self.b, np.maximum(xi_old, xi_new)), xi_new)
+        so = self.standoff
+        xi_new = np.where(~lo_free & (xi_new < lo + so), np.maximum(lo + so, np.minimum(xi_old, xi_new)), xi_new)
+        xi_new = np.where(~hi_free & (xi_new > hi - so), np.minimum(hi - so, np.maximum(xi_old, xi_new)), xi_new)
         # same-plane annihilation (crossing / within L_e) and like-sign order
         dead, xi_new = _same_plane_events(order, self.d_plane, self.d_sign, xi_old, xi_new, self.le, self.b)
         exit_hi = ~dead & hi_free & (xi_new >= hi)
@@ -586,8 +594,8 @@ class PillarModel:
     def _add(self, plane, xi, sign) -> None:
         lo, hi = self.planes.lo[plane], self.planes.hi[plane]
         lo_free, hi_free = self.planes.lo_free[plane], self.planes.hi_free[plane]
-        xi = np.where(~lo_free, np.maximum(xi, lo + self.b), xi)
-        xi = np.where(~hi_free, np.minimum(xi, hi - self.b), xi)
+        xi = np.where(~lo_free, np.maximum(xi, lo + self.standoff), xi)
+        xi = np.where(~hi_free, np.minimum(xi, hi - self.standoff), xi)
         self.d_plane = np.concatenate([self.d_plane, plane])
         self.d_xi = np.concatenate([self.d_xi, xi])
         self.d_sign = np.concatenate([self.d_sign, sign])

@@ -208,6 +208,36 @@ class PillarFE:
         return cls(np.linspace(0, width_m, nx + 1), np.linspace(0, height_m, ny + 1), e_pa, nu, n_gauss,
                    ends=ends)
 
+    @classmethod
+    def pillar(cls, width_m: float, height_m: float, nx: int, e_pa: float, nu: float, *,
+               end_dy_m: float = 0.0, growth: float = 1.25, n_gauss: int = 4, ends: str = "clamped"):
+        """Pillar mesh: ``nx`` uniform columns; rows uniform (``dy ~ w / nx``) except near the
+        top and bottom faces, where they shrink geometrically (ratio ``growth``) down to
+        ``end_dy_m`` (m) at the face (0: uniform rows).
+
+        The refinement resolves the hat field of dislocations held close to the clamped
+        faces (blocked plane ends); it adds ``~log(dy / end_dy) / log(growth)`` rows per end.
+        """
+        if nx < 1:
+            raise InvalidParameterError(f"nx must be >= 1, got {nx}")
+        dy = width_m / nx
+        if end_dy_m <= 0 or end_dy_m >= dy:
+            return cls.uniform(width_m, height_m, nx, e_pa, nu, n_gauss, ends=ends)
+        if growth <= 1.0:
+            raise InvalidParameterError(f"growth must be > 1, got {growth}")
+        layer = [end_dy_m]
+        while layer[-1] * growth < dy:
+            layer.append(layer[-1] * growth)
+        edge = float(np.sum(layer))
+        middle = height_m - 2 * edge
+        if middle <= dy:
+            return cls.uniform(width_m, height_m, nx, e_pa, nu, n_gauss, ends=ends)
+        n_mid = max(1, int(round(middle / dy)))
+        sizes = np.concatenate([layer, np.full(n_mid, middle / n_mid), layer[::-1]])
+        ys = np.concatenate([[0.0], np.cumsum(sizes)])
+        ys[-1] = height_m
+        return cls(np.linspace(0, width_m, nx + 1), ys, e_pa, nu, n_gauss, ends=ends)
+
     @property
     def n_dof(self) -> int:
         return 2 * self.n_nodes
