@@ -43,14 +43,15 @@ def save_profile_images(result: PillarResult, out_dir: str | os.PathLike) -> lis
 
 
 def save_curve_csv(result: PillarResult, out_dir: str | os.PathLike) -> Path:
-    """Write the stress--strain curve as ``stress_strain.csv`` (strain fraction, stress MPa)."""
+    """Write the stress--strain curve as ``stress_strain.csv`` (strains as fractions, stress in Pa)."""
     out = Path(out_dir) / "stress_strain.csv"
     c = result.curve
-    cols = ["stage", "step", "time_s", "displacement_m", "strain", "stress_pa", "n_dislocations", "n_surface_steps"]
+    cols = ["stage", "step", "time_s", "displacement_m", "strain", "stress_pa", "n_dislocations", "n_surface_steps",
+            "reload_strain"]
     data = np.column_stack([c[k] for k in cols])
     tmp = out.with_name(out.name + ".tmp")
     np.savetxt(tmp, data, delimiter=",", header=",".join(cols), comments="",
-               fmt=["%d", "%d", "%.9e", "%.9e", "%.9e", "%.9e", "%d", "%d"])
+               fmt=["%d", "%d", "%.9e", "%.9e", "%.9e", "%.9e", "%d", "%d", "%.9e"])
     os.replace(tmp, out)
     return out
 

@@ -50,7 +50,8 @@ class PillarResult:
     curve
         Stress--strain curve: ``stage`` (0 load, 1 unload, 2 reload), ``step``,
         ``time_s``, ``displacement_m`` (U), ``strain`` (U/h), ``stress_pa`` (F/w,
-        compression positive), ``n_dislocations``, ``n_surface_steps``.
+        compression positive), ``n_dislocations``, ``n_surface_steps``, and
+        ``reload_strain`` ((U - U0)/h, the test strain of the reload stage).
     snapshot_strains
         Reload strains (fractions) of the recorded profiles.
     profiles
@@ -275,6 +276,7 @@ def simulate_pillar(
         "stage": arr[:, 0].astype(np.int64), "step": arr[:, 1].astype(np.int64), "time_s": arr[:, 2],
         "displacement_m": arr[:, 3], "strain": arr[:, 4], "stress_pa": arr[:, 5],
         "n_dislocations": arr[:, 6].astype(np.int64), "n_surface_steps": arr[:, 7].astype(np.int64),
+        "reload_strain": (arr[:, 3] - u0) / h,
     }
     x, y, _, _, _ = model.dislocation_arrays()
     disl = {"x_m": x, "y_m": y, "sign": model.d_sign.astype(np.int64), "plane": model.d_plane,
