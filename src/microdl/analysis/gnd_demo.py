@@ -49,7 +49,7 @@ def run_demo(
     log
         Where status lines go.
     """
-    from microdl.analysis.gnd import evaluate_gnd, predict_map
+    from microdl.analysis.gnd import evaluate_gnd, mape_percent, predict_map
     from microdl.analysis.gnd_figures import plot_map_prediction
     from microdl.data.gnd_dataset import load_gnd_dataset, make_gnd_dataset
     from microdl.exceptions import DataFileError
@@ -97,10 +97,8 @@ def run_demo(
         summary["shipped_model_n_accuracy"] = round(m_ship["n_accuracy"], 3)
         best = shipped
     base = CentrePixelBaseline(method="isotonic").fit(train.gnd, train.rho_t, train.n_lines)
-    from microdl.analysis.gnd import mape
-
     rho_b, n_b = base.predict(test.gnd)
-    summary["centre_pixel_baseline_mape_rho_t_percent"] = round(float(mape(test.rho_t, rho_b)), 1)
+    summary["centre_pixel_baseline_mape_rho_t_percent"] = round(float(mape_percent(test.rho_t, rho_b)), 1)
     summary["centre_pixel_baseline_n_accuracy"] = round(float((n_b == test.n_lines).mean()), 3)
 
     log(f"[4/5] predicting a whole {map_pixels} x {map_pixels} map with {map_lines} lines ...")

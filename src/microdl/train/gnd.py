@@ -266,24 +266,10 @@ def load_gnd_arrays(path: str | os.PathLike) -> GNDArrays:
     DataFileError
         If the file is missing, unreadable or lacks one of the datasets.
     """
-    import h5py
+    from microdl.data.gnd_dataset import load_gnd_dataset
 
-    path = Path(path)
-    if not path.is_file():
-        raise DataFileError(f"data file {str(path)!r} does not exist")
-    try:
-        with h5py.File(path, "r") as fh:
-            missing = [k for k in ("gnd", "rho_t", "n_lines") if k not in fh]
-            if missing:
-                raise DataFileError(
-                    f"data file {str(path)!r} must hold datasets gnd, rho_t, n_lines; "
-                    f"missing {missing}"
-                )
-            return GNDArrays(fh["gnd"][...], fh["rho_t"][...], fh["n_lines"][...])
-    except OSError as exc:
-        if isinstance(exc, DataFileError):
-            raise
-        raise DataFileError(f"data file {str(path)!r} is not readable HDF5: {exc}") from exc
+    w = load_gnd_dataset(path)
+    return GNDArrays(w.gnd, w.rho_t, w.n_lines)
 
 
 def _as_arrays(source: GNDSource, name: str) -> GNDArrays:
@@ -297,8 +283,10 @@ def _as_arrays(source: GNDSource, name: str) -> GNDArrays:
             raise InvalidParameterError(f"{name} must have keys gnd, rho_t, n_lines; "
                                         f"missing {missing}")
         return GNDArrays(source["gnd"], source["rho_t"], source["n_lines"])
+    if all(hasattr(source, k) for k in ("gnd", "rho_t", "n_lines")):  # e.g. GNDWindows
+        return GNDArrays(source.gnd, source.rho_t, source.n_lines)
     raise InvalidParameterError(
-        f"{name} must be GNDArrays, a mapping or an HDF5 path, got {type(source).__name__}"
+        f"{name} must be GNDArrays, GNDWindows, a mapping or an HDF5 path, got {type(source).__name__}"
     )
 
 
