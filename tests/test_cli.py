@@ -70,3 +70,10 @@ def test_console_script_exit_code(tmp_path):
                            "--out", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "not found" in proc.stderr
+
+
+def test_models_list_shows_paper_count(capsys):
+    code, out, _ = run(capsys, "models", "list", "--json")
+    assert code == 0
+    rows = {r["name"]: r for r in json.loads(out)["models"]}
+    assert rows["zhang2019-gnd"]["parameters"] == rows["zhang2019-gnd"]["paper_parameters"] == 343_434

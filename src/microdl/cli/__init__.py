@@ -14,6 +14,7 @@ from microdl import __version__
 from microdl.cli import catalog as _catalog
 from microdl.cli import ddd as _ddd
 from microdl.cli import gnd as _gnd
+from microdl.cli import models as _models
 from microdl.exceptions import MicrodlError
 
 app = typer.Typer(
@@ -43,6 +44,7 @@ def _root(
 
 app.add_typer(_gnd.app, name="gnd")
 app.add_typer(_ddd.app, name="ddd")
+app.add_typer(_models.app, name="models")
 app.add_typer(_catalog.data_app, name="data")
 app.add_typer(_catalog.runs_app, name="runs")
 
