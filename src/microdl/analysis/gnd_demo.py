@@ -24,7 +24,7 @@ def run_demo(
     seed: int = 0,
     per_class: int = 1500,
     epochs: int = 3,
-    map_pixels: int = 64,
+    map_pixels: int = 40,
     map_lines: int = 40,
     progress: bool = True,
     log: Callable[[str], None] = print,
@@ -55,7 +55,7 @@ def run_demo(
     from microdl.exceptions import DataFileError
     from microdl.features.centre_pixel import CentrePixelBaseline
     from microdl.pretrained import resolve_model_path
-    from microdl.simulate.gnd_lines import generate_map
+    from microdl.simulate.gnd_lines import GNDLineConfig, generate_map
     from microdl.train.gnd import GNDTrainConfig, fit_gnd, load_gnd_model
 
     out = Path(out)
@@ -102,7 +102,10 @@ def run_demo(
     summary["centre_pixel_baseline_n_accuracy"] = round(float((n_b == test.n_lines).mean()), 3)
 
     log(f"[4/5] predicting a whole {map_pixels} x {map_pixels} map with {map_lines} lines ...")
-    gmap = generate_map(map_lines, grid_pixels=map_pixels, rng=seed + 7)
+    # Longer walks than the 21 x 21 training maps so that lines also reach the map's centre.
+    nodes = map_pixels + 1
+    gmap = generate_map(map_lines, grid_pixels=map_pixels, rng=seed + 7,
+                        config=GNDLineConfig(min_walk_nodes=2 * nodes, max_walk_nodes=8 * nodes))
     t_map = time.perf_counter()
     rho_map, n_map = predict_map(best, gmap.gnd[..., :2])
     summary["map_predict_seconds"] = round(time.perf_counter() - t_map, 3)

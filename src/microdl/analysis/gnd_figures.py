@@ -36,7 +36,7 @@ def plot_map_prediction(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.colors import BoundaryNorm, LogNorm
+    from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm
 
     has_truth = truth_rho_t is not None
     nrows = 2 if has_truth else 1
@@ -50,7 +50,13 @@ def plot_map_prediction(
         if tpos.size:
             lo, hi = min(lo, float(np.percentile(tpos, 1))), max(hi, float(tpos.max()))
     rho_norm = LogNorm(vmin=max(lo, 1e10), vmax=max(hi, lo * 10))
-    n_norm = BoundaryNorm(np.arange(-0.5, 6.5, 1.0), 256)
+    n_norm = BoundaryNorm(np.arange(-0.5, 6.5, 1.0), 6)
+    n_cmap = ListedColormap(["#f0f0f0", "#1f77b4", "#2ca02c", "#ffbf00", "#ff7f0e", "#d62728"])
+    # The networks were trained on pixels crossed by 1..5 lines: where the map has no GND
+    # density at all, their output is an extrapolation, shown blank here.
+    empty = mag == 0
+    rho_shown = np.ma.masked_where(empty, rho_t)
+    n_shown = np.ma.masked_where(empty, n_lines)
 
     ax = axes[0, 0]
     im = ax.imshow(mag, cmap="gray_r", origin="lower")
@@ -61,20 +67,21 @@ def plot_map_prediction(
               angles="xy", pivot="mid", width=0.003)
     ax.set_title("input |rho_GND| (m$^{-2}$) and GND vectors")
     fig.colorbar(im, ax=ax, fraction=0.046)
-    im = axes[0, 1].imshow(np.clip(rho_t, rho_norm.vmin, None), norm=rho_norm, cmap="viridis", origin="lower")
-    axes[0, 1].set_title("predicted rho_t (m$^{-2}$)")
+    im = axes[0, 1].imshow(np.ma.clip(rho_shown, rho_norm.vmin, None), norm=rho_norm, cmap="viridis",
+                           origin="lower")
+    axes[0, 1].set_title("predicted rho_t (m$^{-2}$)" + (" (blank: no GND)" if empty.any() else ""))
     fig.colorbar(im, ax=axes[0, 1], fraction=0.046)
-    im = axes[0, 2].imshow(n_lines, norm=n_norm, cmap="tab10", origin="lower")
+    im = axes[0, 2].imshow(n_shown, norm=n_norm, cmap=n_cmap, origin="lower")
     axes[0, 2].set_title("predicted N (lines per pixel)")
     fig.colorbar(im, ax=axes[0, 2], fraction=0.046, ticks=range(0, 6))
     if has_truth:
         axes[1, 0].axis("off")
-        im = axes[1, 1].imshow(np.clip(truth_rho_t, rho_norm.vmin, None), norm=rho_norm, cmap="viridis",
-                               origin="lower")
+        truth_shown = np.ma.masked_where(truth_rho_t <= 0, np.clip(truth_rho_t, rho_norm.vmin, None))
+        im = axes[1, 1].imshow(truth_shown, norm=rho_norm, cmap="viridis", origin="lower")
         axes[1, 1].set_title("true rho_t (m$^{-2}$)")
         fig.colorbar(im, ax=axes[1, 1], fraction=0.046)
         if truth_n_lines is not None:
-            im = axes[1, 2].imshow(truth_n_lines, norm=n_norm, cmap="tab10", origin="lower")
+            im = axes[1, 2].imshow(truth_n_lines, norm=n_norm, cmap=n_cmap, origin="lower")
             axes[1, 2].set_title("true N")
             fig.colorbar(im, ax=axes[1, 2], fraction=0.046, ticks=range(0, 6))
     for ax in axes.ravel():
