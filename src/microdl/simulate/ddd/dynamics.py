@@ -470,38 +470,34 @@ class PillarModel:
     def _advance(self, tau: np.ndarray, r2eff: float, dt: float) -> None:
         """Glide over ``dt`` with local sub-cycling of stiff cross-plane pairs (multirate).
 
-        Dislocations that belong to no stiff pair glide once over ``dt`` (stiff ones held
-        fixed). The members of stiff pairs are then sub-cycled ``n_loc`` times
-        (:func:`substeps_needed`) with the others frozen; their resolved shear is
-        recomputed every local sub-step from all dislocations (infinite-medium sum) plus
-        the hat field of the current sub-step evaluated at their new positions.
+        The members of stiff pairs (:func:`.kernels.stiff_pair_members`) are advanced by
+        :func:`.kernels.subcycle_cluster`: explicit sub-steps of their mutual forces, all
+        other forces (applied, hat field, other dislocations) frozen over ``dt``. Everyone
+        else takes one implicit step with the stiff members as fixed walls. Events are then
+        detected on the swept segments of all of them at once (:meth:`_glide`).
         """
         n_loc = substeps_needed(r2eff, dt, self.drag, self.kpair, 2 * self.le, self.config.max_substeps)
         if n_loc <= 1:
             self._glide(tau, dt)
             return
         x, y, b, c, s = self.dislocation_arrays()
+        mobile = self._mobile_mask(tau)
         r2crit = dt * self.kpair / (0.75 * self.drag)
-        stiff = kernels.stiff_pair_members(x, y, self.d_plane, self._mobile_mask(tau), self.rc2, r2crit)
-        keep = self._glide(tau, dt, active=~stiff)
-        if keep is not None:
-            stiff = stiff[keep]
-        dt_loc = dt / n_loc
-        for _ in range(n_loc):
-            if not np.any(stiff):
-                break
-            idx = np.flatnonzero(stiff)
-            x, y, b, c, s = self.dislocation_arrays()
-            px, py = np.ascontiguousarray(x[idx]), np.ascontiguousarray(y[idx])
-            sxx, syy, sxy = kernels.stress_at_points(px, py, x, y, b, c, s, self.dcoef, self.rc2)
-            hxx, hyy, hxy = self.fe.stress_at(self.u_hat, px, py)
-            ci, si = c[idx], s[idx]
-            tau_loc = np.zeros(self.n_dislocations)
-            tau_loc[idx] = (syy + hyy - sxx - hxx) * ci * si + (sxy + hxy) * (ci * ci - si * si)
-            keep = self._glide(tau_loc, dt_loc, active=stiff)
-            if keep is not None:
-                stiff = stiff[keep]
-        self.stats.local_substeps += n_loc
+        stiff = kernels.stiff_pair_members(x, y, self.d_plane, mobile, self.rc2, r2crit)
+        idx = np.flatnonzero(stiff)
+        if len(idx) == 0:
+            self._glide(tau, dt)
+            return
+        xs, ys, bs, cs, ss = (np.ascontiguousarray(a[idx]) for a in (x, y, b, c, s))
+        # forces between cluster members at the start, removed from the frozen part
+        t_in = kernels.resolved_shear_sum(xs, ys, bs, cs, ss, self.dcoef, self.rc2)
+        f_ext = bs * (tau[idx] - t_in)
+        d, n_sub = kernels.subcycle_cluster(xs, ys, bs, cs, ss, mobile[idx], f_ext, 1.0 / self.drag, dt,
+                                            self.dcoef, self.rc2, self.kpair, 4096)
+        dxi = np.zeros(self.n_dislocations)
+        dxi[idx] = d
+        self._glide(tau, dt, active=~stiff, dxi_given=(stiff, dxi))
+        self.stats.local_substeps += n_sub
 
     def _mobile_mask(self, tau: np.ndarray) -> np.ndarray:
         """Free (or about to be released) and not pressed against a blocked plane end."""
@@ -513,9 +509,13 @@ class PillarModel:
         )
         return ((self.d_pin < 0) | (np.abs(tau) >= self.tau_obs)) & ~blocked
 
-    def _glide(self, tau: np.ndarray, dt: float, active: np.ndarray | None = None) -> np.ndarray | None:
+    def _glide(self, tau: np.ndarray, dt: float, active: np.ndarray | None = None,
+               dxi_given: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray | None:
         """Glide the ``active`` dislocations (default all) over ``dt`` and process events.
 
+        ``dxi_given = (mask, dxi)`` prescribes the glide increments (m) of the masked
+        dislocations (computed by local sub-cycling); they are held fixed in the implicit
+        solve of the others and share the event detection.
         Returns the boolean mask of survivors if dislocations were removed, else None.
         """
         n = self.n_dislocations
@@ -524,7 +524,8 @@ class PillarModel:
         if active is None:
             active = np.ones(n, dtype=bool)
         # release pinned dislocations whose shear exceeds the obstacle strength
-        release = (self.d_pin >= 0) & (np.abs(tau) >= self.tau_obs) & active
+        may_move = active if dxi_given is None else (active | dxi_given[0])
+        release = (self.d_pin >= 0) & (np.abs(tau) >= self.tau_obs) & may_move
         self.d_pin[release] = -1
         mobile = (self.d_pin < 0) & active
         force = self.d_sign * self.b * tau
@@ -532,6 +533,10 @@ class PillarModel:
         dxi = kernels.implicit_plane_update(
             order, self.d_plane, self.d_xi, self.d_sign, mobile, force, 1.0 / self.drag, dt, self.kpair
         )
+        if dxi_given is not None:
+            given, values = dxi_given
+            dxi = np.where(given, values, dxi)
+            mobile = mobile | (given & (values != 0.0))
         xi_old = self.d_xi
         xi_new = xi_old + dxi
         # obstacles on the swept segment

@@ -292,11 +292,12 @@ class PillarFE:
     def top_force_hat(self, u_hat: np.ndarray) -> float:
         """``integral of sigma_hat_yy over the top face`` (N/m): the nodal reaction sum."""
         u = u_hat.ravel()
-        return float(self._react_f @ u[self._free] + self._react_p @ u[self._presc])
+        # elementwise sums, not BLAS dot: a threaded ddot stalled for ms on a loaded machine
+        return float(np.sum(self._react_f * u[self._free]) + np.sum(self._react_p * u[self._presc]))
 
     def top_integral(self, values: np.ndarray) -> float:
         """Integrate values given at :attr:`top_pts` over the top face (value * m)."""
-        return float(self._top_w @ values)
+        return float(np.sum(self._top_w * values))
 
     def _locate(self, x, y):
         i = np.clip(np.searchsorted(self.xs, x, side="right") - 1, 0, self.nx - 1)
@@ -315,7 +316,7 @@ class PillarFE:
         ue = u_hat.ravel()[self._elem_dofs[j, i]]  # (m, 8)
         b = _bmat(xi, eta, hx, hy)
         eps = np.einsum("mkl,ml->mk", b, ue)
-        sig = eps @ self.C.T
+        sig = np.einsum("mk,lk->ml", eps, self.C)  # no BLAS call (see top_force_hat)
         return sig[:, 0], sig[:, 1], sig[:, 2]
 
     def displacement_at(self, u_hat: np.ndarray, x, y):
