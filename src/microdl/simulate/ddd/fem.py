@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 from scipy.linalg import cholesky_banded
 from scipy.linalg.lapack import dpbtrs
 from scipy.sparse.linalg import splu
@@ -150,7 +151,8 @@ class PillarFE:
             bw = int(np.max(coo.col[upper] - coo.row[upper]))
             ab = np.zeros((bw + 1, self._kff.shape[0]))
             ab[bw + coo.row[upper] - coo.col[upper], coo.col[upper]] = coo.data[upper]
-            self._chol = cholesky_banded(ab, lower=False, check_finite=False)
+            with threadpool_limits(limits=1, user_api="blas"):  # threaded BLAS thrashes on busy cores
+                self._chol = cholesky_banded(ab, lower=False, check_finite=False)
             self._lu = None
         elif solver == "splu":
             self._chol = None

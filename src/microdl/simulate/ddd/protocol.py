@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from microdl._rng import as_generator
 from microdl.exceptions import InvalidParameterError
@@ -167,6 +168,13 @@ def simulate_pillar(
         raise InvalidParameterError(f"config must be a PillarConfig, got {type(config).__name__}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InvalidParameterError(f"seed must be a non-negative integer, got {seed!r}")
+    # One simulation per core: BLAS/LAPACK (banded Cholesky, small products) run single-
+    # threaded for the duration of the call; the previous limits are restored afterwards.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _simulate(config, int(seed), progress, unloaded)
+
+
+def _simulate(config: PillarConfig, seed: int, progress: bool, unloaded: dict[str, Any] | None) -> PillarResult:
     t_start = time.perf_counter()
     model = PillarModel(config, as_generator(int(seed)))
     h, w = model.height, model.width
