@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 from numba import njit
+from threadpoolctl import threadpool_limits
 
 from microdl.simulate.ddd import PillarConfig, simulate_pillar
 from microdl.simulate.ddd import kernels
@@ -114,6 +115,11 @@ def _bench_one(cfg: PillarConfig, n: int) -> dict:
     }
 
 
+def _single_thread(fn, *args):
+    with threadpool_limits(limits=1, user_api="blas"):
+        return fn(*args)
+
+
 def bench_kernels(counts: list[int]) -> list[dict]:
     cfg = PillarConfig(width_um=1.0, slip="two", source_density_per_um2=0.0, min_sources=0,
                        obstacle_density_per_um2=100.0, max_substeps=32)
@@ -162,7 +168,7 @@ def main() -> None:
         "command": command,
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
                     "loadavg_at_start": os.getloadavg()},
-        "kernels": bench_kernels(args.counts),
+        "kernels": _single_thread(bench_kernels, args.counts),
         "samples": bench_samples(args.widths, args.priors, args.reload, args.seed) if args.samples == "run" else [],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
