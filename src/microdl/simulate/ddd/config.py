@@ -144,12 +144,12 @@ class PillarConfig:
     ends
         Top/bottom boundary condition: ``"clamped"`` (sticking platens, u_x = 0; the
         default, as in Deshpande et al. 2005) or ``"frictionless"`` (only u_y imposed).
-        With clamped ends a single active slip system builds up a lateral offset of
-        the platens whose constraint stress lowers the force faster than the resolved
-        shear on that system (tau/F at a source is ~0.40 for the step field against
-        ~0.43 for uniform loading at w = 0.125 um), so at large prior strain in
-        source-starved pillars the force can drift into tension while that system
-        keeps slipping; frictionless ends remove the lateral constraint.
+        With clamped ends, slip on a single system builds up a lateral offset of the
+        platens whose constraint stress lowers the force faster than the resolved
+        shear on that system (tau/F at a source: ~0.40 for the surface-step field
+        against ~0.43 for uniform loading at w = 0.125 um), which softens the curve of
+        source-starved pillars at large strain; frictionless ends remove the lateral
+        constraint.
     material
         Elastic constants (default :data:`AL_PRESET`).
     """
