@@ -1,8 +1,11 @@
 """Small pretrained weights shipped inside the package (no downloads at run time).
 
-``zhang2019-gnd.pt`` is the ``zhang2019-gnd`` ConvNet trained by our own
-``microdl gnd benchmark --preset cpu``; ``zhang2019-gnd.json`` records the
-command, data and test metrics that produced it.
+``zhang2019-gnd.pt`` (the paper's Table A1 ConvNet) and ``gnd-fcn7.pt``
+(microdl's fully convolutional model) were trained by our own
+``microdl gnd benchmark --preset cpu`` and exported with
+``benchmarks/gnd/export_pretrained.py``; the JSON file beside each records the
+command, configuration and test metrics that produced it. ``default`` names the
+one ``microdl gnd predict`` uses unless told otherwise.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from pathlib import Path
 from microdl.exceptions import DataFileError
 
 _HERE = Path(__file__).resolve().parent
-SHIPPED = {"zhang2019-gnd": "zhang2019-gnd.pt"}
+SHIPPED = {"zhang2019-gnd": "zhang2019-gnd.pt", "gnd-fcn7": "gnd-fcn7.pt"}
 ALIASES = {"default": "zhang2019-gnd"}
 
 
