@@ -1,0 +1,293 @@
+"""Grids of DDD samples: jobs, files, resuming after a kill, Dask, loading, CLI wrappers.
+
+The runs use a cheap grid (w = 62.5 nm, reload to 0.1 %, snapshots at 0.05 % and
+0.1 %) so the file stays well under a minute on a loaded 2-core machine; the physics of
+one sample is tested in ``test_protocol.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from microdl.data.catalog import Catalog
+from microdl.data.jobs import status
+from microdl.exceptions import InvalidParameterError, UnknownNameError
+from microdl.simulate.ddd.dataset import (
+    DATASET_JSON,
+    PRESETS,
+    DDDGridPreset,
+    get_preset,
+    grid_jobs,
+    load_profiles,
+    load_sample,
+    run_dataset,
+    sample_key,
+    sample_seed,
+)
+
+# Real sources and obstacles, short reload: a few seconds per sample.
+TINY = DDDGridPreset(
+    name="tiny", widths_um=(0.0625,), slips=("one", "two"), priors=(0.001,),
+    reload_snapshots=(0.0005, 0.001), n_samples=2,
+    pillar_overrides=(("obstacle_density_per_um2", 400.0),),
+)
+# Purely elastic (no sources): the cheapest samples, for the kill / Dask runs.
+ELASTIC = TINY.replace(name="elastic", pillar_overrides=(("source_density_per_um2", 0.0), ("min_sources", 0)))
+
+
+def _mtimes(out: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in out.glob("w*") if ".tmp-" not in p.name}
+
+
+# ----------------------------------------------------------------------------- jobs
+
+
+def test_smoke_preset_builds_one_job_per_sample_with_both_snapshots():
+    preset = get_preset("smoke")
+    jobs = grid_jobs(preset)
+    assert len(jobs) == preset.n_jobs == len(preset.widths_um) * len(preset.slips) * len(preset.priors) * 2
+    keys = [j.key for j in jobs]
+    assert len(set(keys)) == len(keys)
+    assert len({j.params["seed"] for j in jobs}) == len(jobs)  # independent samples
+    for j in jobs:
+        assert j.suffix == ".npz"
+        assert j.params["reload_snapshots"] == [0.001, 0.01]  # both images from one reload
+        assert j.params["reload_strain"] == 0.01
+        assert j.key == sample_key(j.params["width_um"], j.params["slip"], j.params["prior_strain"],
+                                   j.params["index"])
+    # sample-major order: every subset gets sample 0 before any gets sample 1
+    assert [j.params["index"] for j in jobs] == sorted(j.params["index"] for j in jobs)
+
+
+def test_presets_match_the_issue():
+    paper = PRESETS["paper"]
+    assert paper.widths_um == (2.0, 1.0, 0.5, 0.25, 0.125, 0.0625)
+    assert paper.priors == (0.001, 0.01, 0.1) and paper.reload_snapshots == (0.001, 0.01)
+    assert set(paper.slips) == {"one", "two"} and paper.n_samples == 150
+    assert len(paper.widths_um) * len(paper.reload_snapshots) * len(paper.slips) == 24  # subsets
+    cpu = PRESETS["cpu"]
+    assert min(cpu.widths_um) == 0.0625 and set(cpu.slips) == {"one", "two"}
+    assert cpu.priors == paper.priors and cpu.reload_snapshots == paper.reload_snapshots
+
+
+def test_keys_and_seeds_are_stable_under_grid_overrides():
+    a = {j.key: j.params["seed"] for j in grid_jobs("paper", widths=[0.125], samples=3)}
+    b = {j.key: j.params["seed"] for j in grid_jobs("paper", widths=[0.0625, 0.125], samples=5)}
+    assert a.items() <= b.items()  # adding widths or samples keeps the existing samples
+    assert sample_key(0.0625, "two", 0.001, 7) == "w0.0625_two_p0.1_i0007"
+    assert sample_key(2.0, "one", 0.1, 149) == "w2_one_p10_i0149"
+    assert sample_seed(0, 0.125, "one", 0.01, 0) != sample_seed(0, 0.125, "two", 0.01, 0)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"widths_um": ()}, "widths_um"),
+    ({"widths_um": (-1.0,)}, "widths"),
+    ({"slips": ("three",)}, "slips"),
+    ({"priors": (1.0,)}, "priors"),
+    ({"reload_snapshots": (0.0,)}, "reload_snapshots"),
+    ({"n_samples": 0}, "samples"),
+    ({"pillar_overrides": (("width_um", 1.0),)}, "pillar_overrides"),
+    ({"pillar_overrides": (("nonsense", 1.0),)}, "pillar_overrides"),
+])
+def test_preset_validation(kwargs, match):
+    with pytest.raises(InvalidParameterError, match=match):
+        TINY.replace(**kwargs)
+
+
+def test_unknown_preset_is_a_clear_error():
+    with pytest.raises(UnknownNameError, match="preset.*'huge'"):
+        grid_jobs("huge")
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+def test_run_writes_loadable_files_and_rerun_runs_nothing(tmp_path):
+    out = tmp_path / "grid"
+    jobs = grid_jobs(TINY)[:3]
+    report = run_dataset(jobs, out, workers=2, progress=False)
+    assert report.ok and report.n_ran == 3, status(out)
+
+    # one compressed file per sample: profiles (float32, both snapshots), curve, dislocations, config
+    s = load_sample(out / f"{jobs[0].key}.npz")
+    cfg = s["meta"]["config"]
+    assert cfg["width_um"] == 0.0625 and cfg["slip"] == jobs[0].params["slip"]
+    assert cfg["obstacle_density_per_um2"] == 400.0 and s["seed"] == jobs[0].params["seed"]
+    assert s["profiles"].dtype == np.float32 and s["profiles"].shape == (2, 31, 125)
+    assert np.allclose(s["snapshot_strains"], [0.0005, 0.001]) and np.all(np.isfinite(s["profiles"]))
+    assert s["curve"]["stress_pa"].size > 10 and set(s["curve"]["stage"]) == {0, 1, 2}
+    assert {"x_m", "y_m", "sign"} <= set(s["dislocations"])
+    # the mean reload strain of the 0.1 % image is about 0.1 % (elastic reload, compression < 0)
+    assert 0.5e-3 < abs(float(s["profiles"][1].mean())) < 1.5e-3
+
+    profiles, labels = load_profiles(out)
+    assert len(profiles) == 6 and all(p.shape == (31, 125) for p in profiles)
+    assert sorted(set(labels["reload"])) == [0.0005, 0.001]
+    assert set(labels["key"]) == {j.key for j in jobs}
+    assert set(labels) >= {"width_um", "slip", "prior", "reload", "seed"}
+    k = int(np.flatnonzero((labels["key"] == jobs[0].key) & (labels["reload"] == 0.001))[0])
+    assert np.array_equal(profiles[k], s["profiles"][1])
+    only, lab = load_profiles(out, reload=0.0005, slips=["two"])
+    assert len(only) == int(np.sum((labels["slip"] == "two") & (labels["reload"] == 0.0005)))
+
+    info = json.loads((out / DATASET_JSON).read_text())
+    assert info["counts"]["n_done"] == 3 and info["counts"]["n_images"] == 6 and info["complete"]
+    assert info["summary"] and info["summary"][0]["profile_shape"] == [31, 125]
+    entry = Catalog().get(info["catalog_id"])
+    assert entry.kind == "dataset" and entry.name == "ddd-profiles" and entry.status == "done"
+
+    before = _mtimes(out)
+    again = run_dataset(jobs, out, workers=2, progress=False)
+    assert (again.n_done_before, again.n_ran) == (3, 0)
+    assert _mtimes(out) == before
+    assert len(Catalog().list("dataset")) == 1  # the rerun updated the same entry
+
+
+_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from test_dataset import ELASTIC
+from microdl.simulate.ddd.dataset import grid_jobs, run_dataset
+
+if __name__ == "__main__":
+    run_dataset(grid_jobs(ELASTIC, samples={n}), {out!r}, workers=1, progress=False)
+"""
+
+
+def test_killed_dataset_run_resumes_without_redoing_finished_samples(tmp_path):
+    n_samples = 2  # 4 jobs, one worker
+    out = tmp_path / "grid"
+    script = tmp_path / "run_grid.py"
+    script.write_text(textwrap.dedent(_SCRIPT.format(tests=str(Path(__file__).parent), n=n_samples,
+                                                     out=str(out))))
+    proc = subprocess.Popen([sys.executable, str(script)], start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            if out.is_dir() and any(out.glob("w*.json")):
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"runner exited early: {proc.communicate()}")
+            time.sleep(0.05)
+        else:
+            pytest.fail("no sample finished in time")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # runner and worker: a hard crash midway
+        proc.communicate(timeout=10)
+
+    st = status(out)
+    finished = set(st.done)
+    assert 1 <= len(finished) < 4 and st.failed == {}
+    started = {k: json.loads((out / f"{k}.json").read_text())["started_utc"] for k in finished}
+    before = {k: v for k, v in _mtimes(out).items() if k.split(".")[0] in finished}
+
+    report = run_dataset(grid_jobs(ELASTIC, samples=n_samples), out, workers=2, progress=False)
+
+    assert (report.n_done_before, report.n_ran, report.n_failed) == (len(finished), 4 - len(finished), 0)
+    assert {k: v for k, v in _mtimes(out).items() if k in before} == before  # not redone
+    assert {k: json.loads((out / f"{k}.json").read_text())["started_utc"] for k in finished} == started
+    assert len(status(out).done) == 4 and not [p for p in out.iterdir() if ".tmp-" in p.name]
+    profiles, labels = load_profiles(out)
+    assert len(profiles) == 8 and len(set(labels["key"])) == 4
+
+
+def test_dask_local_cluster_runs_a_tiny_grid(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    out = tmp_path / "grid"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address="127.0.0.1:0") as cluster:
+        report = run_dataset(grid_jobs(ELASTIC, samples=1), out, scheduler=cluster.scheduler_address,
+                             progress=False)
+        assert report.ok and report.n_ran == 2
+        hosts = {json.loads(p.read_text())["pid"] for p in out.glob("w*.json")}
+        assert os.getpid() not in hosts  # ran in the cluster's worker processes
+        again = run_dataset(grid_jobs(ELASTIC, samples=1), out, cluster=cluster, progress=False)
+        assert (again.n_done_before, again.n_ran) == (2, 0)
+    assert len(load_profiles(out)[0]) == 4
+
+
+# ----------------------------------------------------------------------------- CLI wrappers
+
+
+@pytest.fixture
+def cli():
+    import typer
+
+    from microdl.cli.ddd_dataset import dataset, status as status_cmd
+
+    app = typer.Typer()
+    app.command("dataset")(dataset)
+    app.command("status")(status_cmd)
+    return app
+
+
+def test_cli_dataset_passes_overrides_and_prints_one_json(cli, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import microdl.simulate.ddd.dataset as ds
+
+    seen = {}
+
+    def fake_run(grid, out, **kw):
+        seen.update(grid=grid, out=out, **kw)
+        n = grid.n_jobs
+        return ds.JobsReport(n_total=n, n_done_before=1, n_ran=n - 1, n_failed=0, failed=(), seconds=0.5)
+
+    monkeypatch.setattr(ds, "run_dataset", fake_run)
+    res = CliRunner().invoke(cli, ["dataset", "--preset", "paper", "--out", str(tmp_path / "o"),
+                                   "--widths", "0.0625, 0.125", "--samples", "3", "--workers", "2", "--json"])
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)  # exactly one JSON object
+    assert obj["n_total"] == 2 * 2 * 3 * 3 and obj["ok"] and obj["widths_um"] == [0.0625, 0.125]
+    assert seen["grid"].widths_um == (0.0625, 0.125) and seen["grid"].n_samples == 3
+    assert seen["workers"] == 2 and seen["scheduler"] is None and seen["progress"] is False
+
+
+@pytest.mark.parametrize("args, error", [
+    (["--preset", "huge"], UnknownNameError),
+    (["--widths", "a,b"], InvalidParameterError),
+    (["--samples", "0"], InvalidParameterError),
+    (["--workers", "2", "--scheduler", "tcp://127.0.0.1:9"], InvalidParameterError),
+])
+def test_cli_dataset_user_errors(cli, tmp_path, args, error):
+    from typer.testing import CliRunner
+
+    res = CliRunner().invoke(cli, ["dataset", "--out", str(tmp_path / "o"), *args])
+    assert isinstance(res.exception, error), res.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_status_counts_done_failed_pending(cli, tmp_path):
+    from typer.testing import CliRunner
+
+    from microdl.data.jobs import Job, run_jobs
+    from microdl.exceptions import DataFileError
+
+    out = tmp_path / "o"
+    jobs = [Job("a", {}, ".txt"), Job("b", {}, ".txt")]
+    run_jobs(_write_or_fail, jobs, out, workers=1, progress=False)
+    res = CliRunner().invoke(cli, ["status", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    assert (obj["n_total"], obj["n_done"], obj["n_failed"], obj["n_pending"]) == (2, 1, 1, 0)
+    assert "boom" in obj["failed"]["b"]
+    res = CliRunner().invoke(cli, ["status", str(tmp_path / "nothing")])
+    assert isinstance(res.exception, DataFileError)
+
+
+def _write_or_fail(params, out_path):
+    if Path(out_path).name.startswith("b"):
+        raise RuntimeError("boom")
+    Path(out_path).write_text("ok")
+    return {}
