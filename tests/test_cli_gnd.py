@@ -68,3 +68,23 @@ def test_unknown_model_file_is_a_clear_error(tmp_path, capsys):
     code = main(["gnd", "predict", str(tmp_path / "m.npy"), "--out", str(tmp_path / "o"),
                  "--model", str(tmp_path / "nope.pt")])
     assert code == 2 and "model not found" in capsys.readouterr().err
+
+
+def test_train_records_run_and_resumes(tmp_path, capsys):
+    for split, seed in (("train", 0), ("val", 1)):
+        assert main(["gnd", "generate", "--per-class", "8", "--seed", str(seed), "--no-progress",
+                     "--out", str(tmp_path / f"{split}.h5")]) == 0
+    args = ["gnd", "train", "--train", str(tmp_path / "train.h5"), "--val", str(tmp_path / "val.h5"),
+            "--out", str(tmp_path / "run"), "--model", "gnd-fcn7", "--epochs", "1", "--no-progress",
+            "--accelerator", "cpu", "--json"]
+    capsys.readouterr()
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["epochs_completed"] == 1 and (tmp_path / "run" / "model.pt").is_file()
+    assert main(["runs", "list", "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)["entries"]
+    assert [e["status"] for e in entries if e["id"] == first["id"]] == ["done"]
+    # rerun with more epochs: resumes from the checkpoint, same catalog entry
+    assert main(args[:-4] + ["--epochs", "2", "--no-progress", "--accelerator", "cpu", "--json"]) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert second["resumed_from"] and second["epochs_completed"] == 2 and second["id"] == first["id"]

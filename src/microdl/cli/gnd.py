@@ -65,7 +65,6 @@ def train(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Train a ConvNet; an interrupted run resumes from its last checkpoint when rerun."""
-    from microdl.data.catalog import Catalog
     from microdl.data.gnd_dataset import load_gnd_dataset
     from microdl.train.gnd import GNDTrainConfig, fit_gnd
 
@@ -77,9 +76,8 @@ def train(
     t0 = time.perf_counter()
     result = fit_gnd(cfg, tr, va, out, resume=True, progress=progress)
     result = dict(result)
-    result.update(run_dir=str(out), seconds=time.perf_counter() - t0)
-    entry = Catalog().record("run", f"train:{model}", config=cfg, seed=seed, path=out, metrics=result)
-    result["id"] = entry
+    result.update(run_dir=str(out), seconds=time.perf_counter() - t0,
+                  id=(out / "catalog_id").read_text().strip() if (out / "catalog_id").is_file() else None)
     report(result, as_json=as_json)
 
 

@@ -604,13 +604,50 @@ def fit_gnd(
                 )
         resumed_from = str(last)
 
+    entry = _catalog_start(config, run_dir)
     old_threads = torch.get_num_threads()
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
+    status, result = "interrupted", None  # on any exception: a rerun resumes and updates the entry
     try:
-        return _fit(config, train, val, run_dir, last, resumed_from, progress, t0)
+        result = _fit(config, train, val, run_dir, last, resumed_from, progress, t0)
+        status = "done"
+        return result
     finally:
         torch.set_num_threads(old_threads)
+        _catalog_finish(entry, status, result)
+
+
+def _is_rank_zero() -> bool:
+    return all(int(os.environ.get(k, "0") or 0) == 0 for k in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+
+
+def _catalog_start(config: GNDTrainConfig, run_dir: Path) -> str | None:
+    """Record the run in the catalog as running (the same entry across resumes)."""
+    if not _is_rank_zero():
+        return None
+    from microdl.data.catalog import Catalog
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    id_file = run_dir / "catalog_id"
+    entry = id_file.read_text().strip() if id_file.is_file() else None
+    entry = Catalog().record("run", f"train:{config.model}", config=config.to_dict(), seed=config.seed,
+                             path=run_dir, status="running", entry_id=entry)
+    id_file.write_text(entry + "\n")
+    return entry
+
+
+def _catalog_finish(entry: str | None, status: str, result: dict[str, Any] | None) -> None:
+    if entry is None:
+        return
+    from microdl.data.catalog import Catalog
+
+    metrics = {k: v for k, v in (result or {}).items()
+               if k in ("best_val_loss", "epochs_completed", "stopped_early", "wall_time_s", "model_path")}
+    try:
+        Catalog().update(entry, status=status, metrics=metrics if result else None)
+    except Exception:  # noqa: BLE001  the catalog must never mask the training outcome
+        pass
 
 
 def _fit(config: GNDTrainConfig, train: GNDSource, val: GNDSource, run_dir: Path, last: Path,
