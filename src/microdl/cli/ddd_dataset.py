@@ -13,17 +13,17 @@ from microdl.cli._common import JSON_OPTION, info, report
 from microdl.exceptions import InvalidParameterError
 
 
-def _parse_widths(text: str | None) -> list[float] | None:
+def _parse_numbers(option: str, unit: str, text: str | None) -> list[float] | None:
     if text is None:
         return None
     items = [t.strip() for t in text.replace(";", ",").split(",") if t.strip()]
     try:
-        widths = [float(t) for t in items]
+        values = [float(t) for t in items]
     except ValueError:
-        raise InvalidParameterError(f"--widths must be comma-separated numbers (um), got {text!r}") from None
-    if not widths:
-        raise InvalidParameterError(f"--widths must list at least one width (um), got {text!r}")
-    return widths
+        raise InvalidParameterError(f"{option} must be comma-separated numbers ({unit}), got {text!r}") from None
+    if not values:
+        raise InvalidParameterError(f"{option} must list at least one value ({unit}), got {text!r}")
+    return values
 
 
 def dataset(
@@ -33,6 +33,7 @@ def dataset(
     scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786) or scheduler file."),
     widths: str = typer.Option(None, "--widths", help="Override the preset's widths (um), comma-separated, e.g. 0.0625,0.125."),
     samples: int = typer.Option(None, "--samples", help="Override the samples per (width, slip, prior)."),
+    priors: str = typer.Option(None, "--priors", help="Override the prior strains (percent), comma-separated, e.g. 0.1,1."),
     retries: int = typer.Option(0, "--retries", help="Extra attempts per failing sample in this run."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar with time left on stderr."),
     as_json: bool = JSON_OPTION,
@@ -56,8 +57,10 @@ def dataset(
     if retries < 0:
         raise InvalidParameterError(f"--retries must be >= 0, got {retries}")
     base = get_preset(preset)
-    grid = base.replace(**{k: v for k, v in (("widths_um", _parse_widths(widths)), ("n_samples", samples))
-                           if v is not None})
+    prior_pct = _parse_numbers("--priors", "percent", priors)
+    changes = {"widths_um": _parse_numbers("--widths", "um", widths), "n_samples": samples,
+               "priors": None if prior_pct is None else tuple(p / 100.0 for p in prior_pct)}
+    grid = base.replace(**{k: v for k, v in changes.items() if v is not None})
     n_jobs = len(grid_jobs(grid))
     if not as_json:
         where = f"Dask scheduler {scheduler}" if scheduler else f"{workers or 'all'} local worker(s)"
@@ -69,6 +72,7 @@ def dataset(
         "out": str(out),
         "preset": grid.name,
         "widths_um": list(grid.widths_um),
+        "priors_percent": [100 * p for p in grid.priors],
         "samples": grid.n_samples,
         "n_total": rep.n_total,
         "n_done_before": rep.n_done_before,

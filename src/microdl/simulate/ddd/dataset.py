@@ -204,32 +204,68 @@ def _check_samples(n: Any) -> int:
     return int(n)
 
 
-#: Presets by name. Timings below were measured on a shared 2-core machine under load.
-PRESETS: dict[str, DDDGridPreset] = {
-    "smoke": DDDGridPreset(
-        name="smoke",
-        widths_um=(0.0625,),
-        slips=("one", "two"),
-        priors=(0.001,),
-        n_samples=2,
-        description="4 tiny samples (w = 62.5 nm, prior 0.1 %), for tests; seconds each.",
+SMOKE_PRESET = DDDGridPreset(
+    name="smoke",
+    widths_um=(0.0625,),
+    slips=("one", "two"),
+    priors=(0.001,),
+    n_samples=2,
+    description="4 samples at w = 62.5 nm, prior 0.1 %: a few minutes on 2 cores; to check an installation.",
+)
+"""Four samples at w = 62.5 nm, prior 0.1 %, both slip types, 0.1 % and 1 % images.
+
+Measured 11--140 s per sample (2 workers on a loaded 2-core machine), about 2.5 min in all.
+"""
+
+CPU_PRESET = DDDGridPreset(
+    name="cpu",
+    widths_um=(0.0625, 0.125, 0.25, 0.5),
+    n_samples=1,
+    description=(
+        "4 widths (62.5-500 nm) x 2 slips x 3 priors x 1 sample = 24 simulations, 48 images; "
+        "estimated ~1.5 h on 2 loaded cores (prior 10 % dominates)."
     ),
-    "cpu": DDDGridPreset(
-        name="cpu",
-        widths_um=(0.0625, 0.125, 0.25, 0.5),
-        n_samples=10,
-        description="4 widths x 2 slips x 3 priors x 10 samples on one machine (see the estimate).",
+)
+"""Every width 0.0625--0.5 um, both slip types, every prior and reload strain, 1 sample each.
+
+Sample count chosen from timings of single samples with 2 simulations running side by
+side on this shared 2-core machine under load (load average 5--7; simulator of commit
+540ff36, reload to 1 %, snapshots 0.1 % and 1 %); seconds per sample (samples measured):
+
+=========  ==========  =========  =============================================
+width um   prior 0.1%  prior 1%   prior 10 %
+=========  ==========  =========  =============================================
+0.0625     4--140 (6)  480        ~1400--2200 (extrapolated from 11--17 %)
+0.125      10          15         ~1100 (extrapolated from 22 %)
+0.25       15          26         70
+0.5        32          40         ~1200--1500 (extrapolated from 18 %)
+=========  ==========  =========  =============================================
+
+Cost is heavy-tailed: source-starved small pillars and the 10 % prior (20 000 load
+steps, many dislocations) dominate. One sample of every (width, slip, prior) is about
+2 x 5100 = 10 300 core-seconds, i.e. ~1.4 h on 2 workers (estimate good to a factor of
+~2); ten samples each would take ~14 h. For more samples within 2 h drop the 10 %
+prior (``--priors 0.1,1``: ~11 min per sample index, so ``--samples 10`` ~2 h) or use
+a cluster. Not run in full here.
+"""
+
+PAPER_PRESET = DDDGridPreset(
+    name="paper",
+    widths_um=(2.0, 1.0, 0.5, 0.25, 0.125, 0.0625),
+    n_samples=150,
+    description=(
+        "Yang et al. (2020): 6 widths x 2 slips x 3 priors x 150 samples, each with 0.1 % and 1 % "
+        "reload images (24 subsets of width x reload x slip); for a cluster."
     ),
-    "paper": DDDGridPreset(
-        name="paper",
-        widths_um=(2.0, 1.0, 0.5, 0.25, 0.125, 0.0625),
-        n_samples=150,
-        description=(
-            "Yang et al. (2020): 6 widths x 2 slips x 3 priors x 150 samples, each with 0.1 % and 1 % "
-            "reload images (24 subsets of width x reload x slip); for a cluster."
-        ),
-    ),
-}
+)
+"""The grid of Yang et al. (2020): 24 subsets (6 widths x 2 reload strains x 2 slip types).
+
+150 samples per (width, slip, prior), i.e. 450 images per subset (3 prior classes) and
+5400 simulations in all; meant for a Dask cluster (``--scheduler``).
+"""
+
+#: Presets by name: ``smoke`` (tests, installation check), ``cpu`` (one machine), ``paper``.
+PRESETS: dict[str, DDDGridPreset] = {"smoke": SMOKE_PRESET, "cpu": CPU_PRESET, "paper": PAPER_PRESET}
 
 
 def get_preset(name: str | DDDGridPreset) -> DDDGridPreset:
@@ -284,17 +320,18 @@ def grid_jobs(
     Returns
     -------
     list of Job
-        Ordered sample-major (all subsets of sample 0, then sample 1, ...; widest and
-        largest prior first within a round), so an interrupted grid is balanced across
-        subsets and the progress bar's rate is representative. ``params`` holds
+        Ordered sample-major (all subsets of sample 0, then sample 1, ...), so an
+        interrupted grid is balanced across subsets and the progress bar's rate is
+        representative; within a round the largest prior (the costliest samples) and
+        widest pillar come first, which shortens the tail of a parallel run. ``params`` holds
         ``width_um``, ``slip``, ``prior_strain``, ``reload_strain``,
         ``reload_snapshots``, ``seed``, ``index`` and ``overrides``.
     """
     p = _apply_overrides(get_preset(preset), widths=widths, samples=samples, slips=slips, priors=priors)
     jobs = []
     for i in range(p.n_samples):
-        for w in sorted(p.widths_um, reverse=True):
-            for prior in sorted(p.priors, reverse=True):
+        for prior in sorted(p.priors, reverse=True):
+            for w in sorted(p.widths_um, reverse=True):
                 for slip in p.slips:
                     params = {
                         "width_um": w,
