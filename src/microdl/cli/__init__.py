@@ -13,6 +13,7 @@ import typer
 from microdl import __version__
 from microdl.cli import catalog as _catalog
 from microdl.cli import ddd as _ddd
+from microdl.cli import ddd_dataset as _ddd_dataset
 from microdl.cli import gnd as _gnd
 from microdl.cli import models as _models
 from microdl.exceptions import MicrodlError
@@ -43,6 +44,8 @@ def _root(
 
 
 app.add_typer(_gnd.app, name="gnd")
+_ddd.app.command("dataset")(_ddd_dataset.dataset)
+_ddd.app.command("status")(_ddd_dataset.status)
 app.add_typer(_ddd.app, name="ddd")
 app.add_typer(_models.app, name="models")
 app.add_typer(_catalog.data_app, name="data")
