@@ -493,7 +493,7 @@ class PillarModel:
         t_in = kernels.resolved_shear_sum(xs, ys, bs, cs, ss, self.dcoef, self.rc2)
         f_ext = bs * (tau[idx] - t_in)
         d, n_sub = kernels.subcycle_cluster(xs, ys, bs, cs, ss, mobile[idx], f_ext, 1.0 / self.drag, dt,
-                                            self.dcoef, self.rc2, self.kpair, 4096)
+                                            self.dcoef, self.rc2, self.kpair, 4096, 2 * self.le)
         dxi = np.zeros(self.n_dislocations)
         dxi[idx] = d
         self._glide(tau, dt, active=~stiff, dxi_given=(stiff, dxi))

@@ -144,13 +144,15 @@ def stiff_pair_members(x, y, plane, mobile, rc2, r2crit):
 
 
 @njit(cache=True)
-def subcycle_cluster(x, y, b, c, s, mobile, force_ext, mob, dt, dcoef, rc2, kpair, max_sub):
+def subcycle_cluster(x, y, b, c, s, mobile, force_ext, mob, dt, dcoef, rc2, kpair, max_sub, r_floor=0.0):
     """Explicit sub-cycling of a small cluster of strongly interacting dislocations.
 
     The cluster members glide under ``force_ext`` (N/m; all forces except those between
     members, frozen over ``dt``) plus their mutual infinite-medium forces, recomputed at
     every sub-step. The number of sub-steps makes explicit Euler stable for the
-    closest member pair (``dt_sub <= 0.75 B r^2 / kpair``), capped at ``max_sub``.
+    closest member pair (``dt_sub <= 0.75 B r^2 / kpair``, ``r >= r_floor``: pairs closer
+    than a few Burgers vectors are core-level, outside linear elasticity), capped at
+    ``max_sub``.
 
     Returns
     -------
@@ -169,6 +171,7 @@ def subcycle_cluster(x, y, b, c, s, mobile, force_ext, mob, dt, dcoef, rc2, kpai
             if r2 > rc2 and r2 < r2min:
                 r2min = r2
     n_sub = 1
+    r2min = max(r2min, r_floor * r_floor)
     if r2min < np.inf:
         n_sub = int(min(max_sub, max(1, math.ceil(dt * kpair / (0.75 * r2min / mob)))))
     h = dt / n_sub
