@@ -223,7 +223,7 @@ CPU_PRESET = DDDGridPreset(
     n_samples=1,
     description=(
         "4 widths (62.5-500 nm) x 2 slips x 3 priors x 1 sample = 24 simulations, 48 images; "
-        "estimated ~1.5 h on 2 loaded cores (prior 10 % dominates)."
+        "estimated ~1.5 h on 2 loaded cores (prior 10 % dominates; see the docstring)."
     ),
 )
 """Every width 0.0625--0.5 um, both slip types, every prior and reload strain, 1 sample each.
@@ -232,21 +232,23 @@ Sample count chosen from timings of single samples with 2 simulations running si
 side on this shared 2-core machine under load (load average 5--7; simulator of commit
 540ff36, reload to 1 %, snapshots 0.1 % and 1 %); seconds per sample (samples measured):
 
-=========  ==========  =========  =============================================
-width um   prior 0.1%  prior 1%   prior 10 %
-=========  ==========  =========  =============================================
-0.0625     4--140 (6)  480        ~1400--2200 (extrapolated from 11--17 %)
-0.125      10          15         ~1100 (extrapolated from 22 %)
-0.25       15          26         70
-0.5        32          40         ~1200--1500 (extrapolated from 18 %)
-=========  ==========  =========  =============================================
+=========  ================  ===========  =======================================
+width um   prior 0.1 %       prior 1 %    prior 10 %
+=========  ================  ===========  =======================================
+0.0625     4--140, mean 52   480          ~1600--2200 (2, extrapolated from 11--19 %)
+0.125      10                15, 78       179; ~800--1100 (extrapolated from 22 %)
+0.25       15                26           70, 177
+0.5        32                40           ~1400--2500 (extrapolated from 21 %)
+=========  ================  ===========  =======================================
 
-Cost is heavy-tailed: source-starved small pillars and the 10 % prior (20 000 load
-steps, many dislocations) dominate. One sample of every (width, slip, prior) is about
-2 x 5100 = 10 300 core-seconds, i.e. ~1.4 h on 2 workers (estimate good to a factor of
-~2); ten samples each would take ~14 h. For more samples within 2 h drop the 10 %
-prior (``--priors 0.1,1``: ~11 min per sample index, so ``--samples 10`` ~2 h) or use
-a cluster. Not run in full here.
+(6 samples at w = 0.0625 um, prior 0.1 %; one or two elsewhere.) Cost is heavy-tailed
+and varies several-fold between seeds: source-starved small pillars and the 10 % prior
+(20 000 load steps) dominate. One sample of every (width, slip, prior) is about
+2 x 5200 = 10 400 core-seconds, i.e. ~1.5 h on 2 workers (the 10 % jobs run first);
+the estimate is good to a factor of ~1.5--2, so 2 samples would not fit and ten
+samples each would take ~15 h. For more samples within 2 h drop the 10 % prior
+(``--priors 0.1,1``: ~11 min per sample index, so ``--samples 10`` ~2 h) or use a
+cluster. Not run in full here.
 """
 
 PAPER_PRESET = DDDGridPreset(
