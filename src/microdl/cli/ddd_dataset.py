@@ -29,7 +29,7 @@ def _parse_numbers(option: str, unit: str, text: str | None) -> list[float] | No
 def dataset(
     preset: str = typer.Option("cpu", "--preset", help="Grid preset: cpu, paper or smoke."),
     out: Path = typer.Option(..., "--out", help="Output folder (one .npz per sample; reruns resume)."),
-    workers: int = typer.Option(None, "--workers", help="Local processes, one simulation each [default: one per core]."),
+    workers: int = typer.Option(None, "--workers", help="Local processes, one simulation each (default: one per core)."),
     scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786) or scheduler file."),
     widths: str = typer.Option(None, "--widths", help="Override the preset's widths (um), comma-separated, e.g. 0.0625,0.125."),
     samples: int = typer.Option(None, "--samples", help="Override the samples per (width, slip, prior)."),
