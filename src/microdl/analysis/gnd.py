@@ -358,9 +358,9 @@ def predict_map(
         mode = {"reflect": "reflect", "edge": "replicate", "zero": "constant"}[border]
         x = F.pad(x, (_HALF, _HALF, _HALF, _HALF), mode=mode)
     out_h, out_w = x.shape[2] - 2 * _HALF, x.shape[3] - 2 * _HALF
-    rows_per_batch = max(1, batch_size // out_w)
-
     fully_conv = bool(getattr(model, "fully_convolutional", False))
+    # A fully convolutional model shares work between neighbouring windows: give it big strips.
+    rows_per_batch = max(1, (batch_size * (64 if fully_conv else 1)) // out_w)
 
     def batches():
         for r0 in range(0, out_h, rows_per_batch):

@@ -98,7 +98,8 @@ def _train_and_evaluate(params: dict[str, Any], out_path: Path) -> dict[str, Any
     import shutil
 
     from microdl.analysis.gnd import evaluate_gnd
-    from microdl.train.gnd import GNDTrainConfig, fit_gnd, load_gnd_model, load_gnd_arrays
+    from microdl.models.gnd_io import load_gnd_model
+    from microdl.train.gnd import GNDTrainConfig, fit_gnd, load_gnd_arrays
 
     data = Path(params["data_dir"])
     run_dir = Path(params["run_dir"])
@@ -276,7 +277,8 @@ def results_markdown(results: dict[str, Any]) -> str:
             f"| {r['model']} | {r['reg']} | {r['ratio']:g} | {_fmt(r['mape_rho_t'])} | {_fmt(r['paper_mape_rho_t'])} | "
             f"{_fmt(r['n_accuracy'], pct=True)} | {_fmt(r['paper_n_accuracy_percent'])} | {r.get('epochs')} |"
         )
-    lines += ["", "Centre-pixel baselines (the pixel's own |rho_GND| only):", "",
+    lines += ["", "Centre-pixel baselines (the centre pixel's own GND values only: isotonic on |rho_GND|, "
+              "gradient boosting on screw, edge and |rho_GND|):", "",
               "| method | MAPE rho_t | N accuracy |", "|---|---|---|"]
     for name, b in results["baseline_centre_pixel"].items():
         lines.append(f"| {name} | {_fmt(b['mape_rho_t'])} | {_fmt(b['n_accuracy'], pct=True)} |")

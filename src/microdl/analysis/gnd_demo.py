@@ -56,7 +56,8 @@ def run_demo(
     from microdl.features.centre_pixel import CentrePixelBaseline
     from microdl.pretrained import resolve_model_path
     from microdl.simulate.gnd_lines import GNDLineConfig, generate_map
-    from microdl.train.gnd import GNDTrainConfig, fit_gnd, load_gnd_model
+    from microdl.models.gnd_io import load_gnd_model
+    from microdl.train.gnd import GNDTrainConfig, fit_gnd
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -94,7 +94,7 @@ def evaluate(
     from microdl.analysis.gnd import evaluate_gnd
     from microdl.data.gnd_dataset import load_gnd_dataset
     from microdl.pretrained import resolve_model_path
-    from microdl.train.gnd import load_gnd_model
+    from microdl.models.gnd_io import load_gnd_model
 
     _positive("--batch-size", batch_size)
     net = load_gnd_model(resolve_model_path(model), device=None if device == "auto" else device)
@@ -127,7 +127,7 @@ def predict(
     gnd_map = check_map(read_array(map_path, key=key), channels=2, name=f"GND map {map_path}")
     model_path = resolve_model_path(model)
     from microdl.analysis.gnd import predict_map
-    from microdl.train.gnd import load_gnd_model
+    from microdl.models.gnd_io import load_gnd_model
 
     dev = None if device == "auto" else device
     net = load_gnd_model(model_path, device=dev)

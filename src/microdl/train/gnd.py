@@ -44,10 +44,10 @@ from microdl.exceptions import (
     UnknownNameError,
     check_positive,
 )
-from microdl.models.registry import create_model, list_models, load_model, save_model
+from microdl.models.registry import create_model, list_models
+from microdl.models.gnd_io import export_gnd_model, load_gnd_model  # noqa: F401  (public here too)
 from microdl.models.zhang2019 import (
     N_CLASSES,
-    GNDModel,
     check_gnd_windows,
     target_to_rho,
     windows_to_tensor,
@@ -409,50 +409,6 @@ class GNDTask(pl.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.lr)
-
-
-def export_gnd_model(model: GNDModel, path: str | os.PathLike,
-                     extra: Mapping[str, Any] | None = None) -> Path:
-    """Write ``model.pt``: state dict, model name and config, and the scaling.
-
-    The scaling (``rho_unit_per_m2``, ``input_transform``) is also part of the
-    model config; it is repeated under ``extra["scaling"]`` for readers without
-    microdl. Load with :func:`load_gnd_model`.
-    """
-    meta = dict(extra or {})
-    meta["scaling"] = {
-        "rho_unit_per_m2": float(model.rho_unit_per_m2),
-        "input_transform": model.input_transform,
-        "target": "z = log(1 + rho_t / rho_unit_per_m2)",
-        "input": "windows (n, 3, 7, 7) in m^-2, channels [screw, edge, |rho_GND|]",
-    }
-    return save_model(model, path, extra=to_jsonable(meta))
-
-
-def load_gnd_model(path: str | os.PathLike,
-                   device: str | torch.device | None = None) -> GNDModel:
-    """Load a ``model.pt`` written by :func:`fit_gnd` (no Lightning needed).
-
-    Parameters
-    ----------
-    path
-        The export file.
-    device
-        ``None``/``"auto"`` (GPU if present), ``"cpu"``, ``"cuda:0"``...
-
-    Returns
-    -------
-    ZhangNgan2019GND
-        The model in evaluation mode; its ``export_extra`` attribute holds the
-        stored metadata (best validation loss, epoch, scaling).
-    """
-    model, extra = load_model(path, device=device)
-    if not isinstance(model, GNDModel):
-        raise DataFileError(
-            f"model file {str(path)!r} must hold a GND model, got {type(model).__name__}"
-        )
-    model.export_extra = extra
-    return model
 
 
 class _RunRecord(Callback):
