@@ -220,35 +220,36 @@ Measured 11--140 s per sample (2 workers on a loaded 2-core machine), about 2.5 
 CPU_PRESET = DDDGridPreset(
     name="cpu",
     widths_um=(0.0625, 0.125, 0.25, 0.5),
-    n_samples=1,
+    n_samples=2,
     description=(
-        "4 widths (62.5-500 nm) x 2 slips x 3 priors x 1 sample = 24 simulations, 48 images; "
-        "estimated ~1.5 h on 2 loaded cores (prior 10 % dominates; see the docstring)."
+        "4 widths (62.5-500 nm) x 2 slips x 3 priors x 2 samples = 48 simulations, 96 images; "
+        "estimated ~1.2 h on 2 loaded cores (prior 10 % dominates; see the docstring)."
     ),
 )
-"""Every width 0.0625--0.5 um, both slip types, every prior and reload strain, 1 sample each.
+"""Every width 0.0625--0.5 um, both slip types, every prior and reload strain, 2 samples each.
 
-Sample count chosen from timings of single samples with 2 simulations running side by
-side on this shared 2-core machine under load (load average 5--7; simulator of commit
-540ff36, reload to 1 %, snapshots 0.1 % and 1 %); seconds per sample (samples measured):
+Sample count chosen from timings of single samples, two simulations running side by
+side on this shared 2-core machine under load (load average 4--7), reload to 1 % with
+snapshots at 0.1 % and 1 %; seconds per sample (``a`` = simulator of commit 540ff36,
+``b`` = commit 5885813 with cluster sub-cycling, 1.6--9x faster at prior 10 %):
 
-=========  ================  ===========  =======================================
-width um   prior 0.1 %       prior 1 %    prior 10 %
-=========  ================  ===========  =======================================
-0.0625     4--140, mean 52   480          ~1600--2200 (2, extrapolated from 11--19 %)
-0.125      10                15, 78       179; ~800--1100 (extrapolated from 22 %)
-0.25       15                26           70, 177
-0.5        32                40           ~1400--2500 (extrapolated from 21 %)
-=========  ================  ===========  =======================================
+=========  ====================  ================  ==========================================
+width um   prior 0.1 %           prior 1 %         prior 10 %
+=========  ====================  ================  ==========================================
+0.0625     a: 4--140 (6), mean   a: 480; b: 11     b: ~1000 (extrapolated from 17 % of steps);
+           52                                      a: ~1600--2200
+0.125      a: 10                 a: 15, 78         a: 179; b: ~500 (extrapolated from 34 %)
+0.25       a: 15                 a: 26             a: 70, 177
+0.5        a: 32                 a: 40             b: 163 (a: > 1400)
+=========  ====================  ================  ==========================================
 
-(6 samples at w = 0.0625 um, prior 0.1 %; one or two elsewhere.) Cost is heavy-tailed
-and varies several-fold between seeds: source-starved small pillars and the 10 % prior
-(20 000 load steps) dominate. One sample of every (width, slip, prior) is about
-2 x 5200 = 10 400 core-seconds, i.e. ~1.5 h on 2 workers (the 10 % jobs run first);
-the estimate is good to a factor of ~1.5--2, so 2 samples would not fit and ten
-samples each would take ~15 h. For more samples within 2 h drop the 10 % prior
-(``--priors 0.1,1``: ~11 min per sample index, so ``--samples 10`` ~2 h) or use a
-cluster. Not run in full here.
+Cost is heavy-tailed and varies several-fold between seeds: source-starved small pillars
+and the 10 % prior (20 000 load steps) dominate. One sample of every (width, slip,
+prior) is about 2 x 2100 = 4200 core-seconds with the current simulator, i.e. ~35 min
+on 2 workers (the 10 % jobs of each round run first): 2 samples ~1.2 h, 3 samples ~1.75 h
+(too close to 2 h for an estimate good to a factor of ~1.5), ten samples ~6 h. For more
+samples within 2 h drop the 10 % prior (``--priors 0.1,1``: ~8 min per sample index, so
+``--samples 10`` ~1.3 h) or use a cluster. Not run in full here.
 """
 
 PAPER_PRESET = DDDGridPreset(
