@@ -108,3 +108,14 @@ def test_cli_simulate_writes_outputs(tmp_path, capsys):
     assert (out / "stress_strain.csv").is_file() and (out / "config.json").is_file()
     code = main(["ddd", "simulate", "--width", "-1", "--out", str(out)])
     assert code == 2
+
+
+def test_pillar_without_obstacles_glides():
+    """Regression: a small pillar with no obstacle at all used to raise IndexError on glide."""
+    from microdl.simulate.ddd import PillarConfig, simulate_pillar
+
+    cfg = PillarConfig(width_um=0.0625, slip="one", prior_strain=0.001, reload_strain=0.002,
+                       obstacle_density_per_um2=0.0)
+    res = simulate_pillar(cfg, seed=1)
+    assert res.stats["n_obstacles"] == 0 and res.stats["nucleated"] > 0
+    assert res.stats["steps_reload"] > 0

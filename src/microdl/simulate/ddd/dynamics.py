@@ -542,7 +542,8 @@ class PillarModel:
         # obstacles on the swept segment
         hit = _first_obstacle(self.d_plane, xi_old, xi_new, mobile, self.obs_ptr, self.obs_xi)
         pinned_now = hit >= 0
-        xi_new = np.where(pinned_now, self.obs_xi[np.maximum(hit, 0)], xi_new)
+        if pinned_now.any():  # (a pillar may have no obstacle at all: then nothing is hit)
+            xi_new = np.where(pinned_now, self.obs_xi[np.maximum(hit, 0)], xi_new)
         # ends of the plane: blocked at top/bottom faces, exit through lateral faces
         lo, hi = self.planes.lo[self.d_plane], self.planes.hi[self.d_plane]
         lo_free, hi_free = self.planes.lo_free[self.d_plane], self.planes.hi_free[self.d_plane]
