@@ -75,16 +75,16 @@ def test_train_records_run_and_resumes(tmp_path, capsys):
         assert main(["gnd", "generate", "--per-class", "8", "--seed", str(seed), "--no-progress",
                      "--out", str(tmp_path / f"{split}.h5")]) == 0
     args = ["gnd", "train", "--train", str(tmp_path / "train.h5"), "--val", str(tmp_path / "val.h5"),
-            "--out", str(tmp_path / "run"), "--model", "gnd-fcn7", "--epochs", "1", "--no-progress",
+            "--out", str(tmp_path / "run"), "--model", "gnd-fcn7", "--epochs", "1", "--progress",
             "--accelerator", "cpu", "--json"]
     capsys.readouterr()
     assert main(args) == 0
-    first = json.loads(capsys.readouterr().out)
+    first = json.loads(capsys.readouterr().out)  # progress bars on: stdout is still one JSON object
     assert first["epochs_completed"] == 1 and (tmp_path / "run" / "model.pt").is_file()
     assert main(["runs", "list", "--json"]) == 0
     entries = json.loads(capsys.readouterr().out)["entries"]
     assert [e["status"] for e in entries if e["id"] == first["id"]] == ["done"]
     # rerun with more epochs: resumes from the checkpoint, same catalog entry
-    assert main(args[:-4] + ["--epochs", "2", "--no-progress", "--accelerator", "cpu", "--json"]) == 0
+    assert main(args[:-4] + ["--epochs", "2", "--progress", "--accelerator", "cpu", "--json"]) == 0
     second = json.loads(capsys.readouterr().out)
     assert second["resumed_from"] and second["epochs_completed"] == 2 and second["id"] == first["id"]

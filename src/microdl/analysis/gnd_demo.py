@@ -22,7 +22,7 @@ def run_demo(
     out: str | os.PathLike,
     *,
     seed: int = 0,
-    per_class: int = 1500,
+    per_class: int = 1000,
     epochs: int = 3,
     map_pixels: int = 40,
     map_lines: int = 40,
@@ -76,8 +76,9 @@ def run_demo(
     summary["pearson_n_rho_t"] = round(stats["train"]["pearson_n_rho_t"], 3)
     summary["generator_windows_per_second"] = round(stats["train"].get("windows_per_second", float("nan")))
 
-    log(f"[2/5] training zhang2019-gnd for {epochs} epochs (MSLE, ratio 0.5) ...")
-    cfg = GNDTrainConfig(ratio=0.5, reg="msle", max_epochs=epochs, patience=epochs, seed=seed)
+    log(f"[2/5] training gnd-fcn7 for {epochs} epochs (MSLE, ratio 0.5) ...")
+    cfg = GNDTrainConfig(model="gnd-fcn7", ratio=0.5, reg="msle", max_epochs=epochs, patience=epochs,
+                         seed=seed)
     fit_gnd(cfg, train, val, out / "run", resume=True, progress=progress)
     brief = load_gnd_model(out / "run" / "model.pt")
 
@@ -85,18 +86,21 @@ def run_demo(
     m_brief = evaluate_gnd(brief, test.gnd, test.rho_t, test.n_lines, figures_dir=out / "figures" / "brief")
     summary["brief_model_mape_rho_t_percent"] = round(m_brief["mape_rho_t"], 1)
     summary["brief_model_n_accuracy"] = round(m_brief["n_accuracy"], 3)
-    try:
-        shipped = load_gnd_model(resolve_model_path("default"))
-    except DataFileError as exc:
-        log(f"      (no shipped model: {exc})")
-        shipped = None
     best = brief
-    if shipped is not None:
+    for name in ("zhang2019-gnd", "gnd-fcn7"):
+        try:
+            shipped = load_gnd_model(resolve_model_path(name))
+        except DataFileError as exc:
+            log(f"      (no shipped model: {exc})")
+            continue
         m_ship = evaluate_gnd(shipped, test.gnd, test.rho_t, test.n_lines,
-                              figures_dir=out / "figures" / "shipped")
-        summary["shipped_model_mape_rho_t_percent"] = round(m_ship["mape_rho_t"], 1)
-        summary["shipped_model_n_accuracy"] = round(m_ship["n_accuracy"], 3)
-        best = shipped
+                              figures_dir=out / "figures" / f"shipped-{name}")
+        summary[f"shipped_{name}_mape_rho_t_percent"] = round(m_ship["mape_rho_t"], 1)
+        summary[f"shipped_{name}_n_accuracy"] = round(m_ship["n_accuracy"], 3)
+    try:
+        best = load_gnd_model(resolve_model_path("default"))
+    except DataFileError:
+        pass
     base = CentrePixelBaseline(method="isotonic").fit(train.gnd, train.rho_t, train.n_lines)
     rho_b, n_b = base.predict(test.gnd)
     summary["centre_pixel_baseline_mape_rho_t_percent"] = round(float(mape_percent(test.rho_t, rho_b)), 1)

@@ -22,7 +22,9 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as _dt
+import contextlib
 import os
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -639,7 +641,10 @@ def _fit(config: GNDTrainConfig, train: GNDSource, val: GNDSource, run_dir: Path
         enable_model_summary=progress,
     )
     try:
-        trainer.fit(task, datamodule=data, ckpt_path=resumed_from)
+        # Lightning's progress bar and summary print to stdout; stdout belongs to results
+        # (e.g. the CLI's one JSON object), so everything the loop prints goes to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            trainer.fit(task, datamodule=data, ckpt_path=resumed_from)
     finally:
         if trainer.is_global_zero:
             _merge_metrics(run_dir)
