@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         f"- Generation: {wall:.1f} s wall = **{n / wall:,.0f} windows/s** "
         f"({n / cpu:,.0f} windows per process-CPU-second, {speed['numba_threads']} threads; "
         f"1-min load average {load_before[0]:.1f} -> {load_after[0]:.1f} on "
-        f"{os.cpu_count()} cores: other jobs shared the machine).",
+        f"{os.cpu_count()} cores"
+        + ("; other jobs shared the machine)." if load_before[0] > 1.5 else ").") ,
         "",
         "## Statistics vs Zhang & Ngan (2019)",
         "",
