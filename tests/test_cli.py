@@ -77,3 +77,20 @@ def test_models_list_shows_paper_count(capsys):
     assert code == 0
     rows = {r["name"]: r for r in json.loads(out)["models"]}
     assert rows["zhang2019-gnd"]["parameters"] == rows["zhang2019-gnd"]["paper_parameters"] == 343_434
+
+
+def test_negative_seed_is_a_user_error(tmp_path, capsys):
+    code, _, err = run(capsys, "gnd", "generate", "--per-class", "5", "--seed", "-1", "--out", str(tmp_path / "g.h5"))
+    assert code == 2 and "seed must be a non-negative integer" in err and "Traceback" not in err
+
+
+def test_unexpected_errors_are_one_line(monkeypatch, capsys):
+    import microdl.cli.catalog as cat
+
+    def boom(*a, **k):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(cat, "Catalog", boom)
+    code, _, err = run(capsys, "runs", "list")
+    assert code == 1 and "internal error: RuntimeError: disk on fire" in err
+    assert len(err.strip().splitlines()) == 1

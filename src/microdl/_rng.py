@@ -16,5 +16,9 @@ def as_generator(rng: RandomLike) -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
     if rng is None or isinstance(rng, (int, np.integer)):
+        if rng is not None and rng < 0:
+            from microdl.exceptions import InvalidParameterError
+
+            raise InvalidParameterError(f"seed must be a non-negative integer, got {rng}")
         return np.random.default_rng(rng)
     raise TypeError(f"rng must be a numpy Generator, an int seed or None, got {type(rng).__name__}")

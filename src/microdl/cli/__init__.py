@@ -6,6 +6,7 @@ into one line on stderr and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -70,13 +71,17 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         typer.echo("microdl: aborted", err=True)
         return 1
-    except Exception as exc:  # click usage errors and friends
+    except Exception as exc:  # click usage errors, then anything unexpected
         import click
 
         if isinstance(exc, click.ClickException):
             exc.show()
             return exc.exit_code
-        raise
+        if os.environ.get("MICRODL_DEBUG"):
+            raise
+        typer.echo(f"microdl: internal error: {type(exc).__name__}: {exc} "
+                   "(set MICRODL_DEBUG=1 to see the traceback, and please report it)", err=True)
+        return 1
     return 0
 
 
