@@ -28,7 +28,9 @@ def git_commit(path: str | os.PathLike | None = None) -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() or None
 
 
 def environment() -> dict[str, Any]:
