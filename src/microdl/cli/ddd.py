@@ -82,6 +82,14 @@ def simulate(
         "snapshots_percent": [100 * s for s in result.snapshot_strains],
         "files": [str(f) for f in files],
     }
+    from microdl.data.catalog import Catalog
+    from microdl.provenance import sha256_file
+
+    summary["id"] = Catalog().record(
+        "run", "ddd-simulate", config=cfg.to_dict(), seed=seed, path=out,
+        checksum=sha256_file(out / "result.npz"),
+        metrics={k: summary[k] for k in ("yield_stress_mpa", "max_stress_mpa", "final_dislocations",
+                                          "steps", "seconds")})
     if not as_json:
         info(f"done in {seconds:.1f} s")
     human = (

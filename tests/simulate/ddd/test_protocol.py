@@ -106,6 +106,9 @@ def test_cli_simulate_writes_outputs(tmp_path, capsys):
     assert (out / "strain_profile_reload0.10pct.png").is_file()
     assert (out / "strain_profile_reload0.10pct.npy").is_file()
     assert (out / "stress_strain.csv").is_file() and (out / "config.json").is_file()
+    assert main(["runs", "list", "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)["entries"]
+    assert [r["name"] for r in runs if r["id"] == summary["id"]] == ["ddd-simulate"]
     code = main(["ddd", "simulate", "--width", "-1", "--out", str(out)])
     assert code == 2
 
