@@ -397,14 +397,7 @@ def generate_map(
     state = np.array([gen.integers(0, 2**63, dtype=np.uint64)], np.uint64)
     weights = _k.spline_weights(config.spline_samples_per_span)
     pts, offsets = _k.simulate_lines(state, n_lines, g_px, g_px, lo, hi, weights)
-    g = np.zeros((g_px, g_px, 2))
-    rho = np.zeros((g_px, g_px))
-    cnt = np.zeros((g_px, g_px), np.int64)
-    stamp = np.full((g_px, g_px), -1, np.int64)
-    _k.accumulate_lines(pts, offsets, g, rho, cnt, stamp)
-    factor = density_per_pixel_length(config.pixel_size_um, config.plane_thickness_m)
-    return GNDMap(gnd=_stack_gnd(g, factor), rho_t=rho * factor, n_lines=cnt,
-                  lines=_split_lines(pts, offsets))
+    return _map_from_lines(pts, offsets, g_px, config)
 
 
 def _training_map(root: int, index: int, config: GNDLineConfig) -> GNDMap:
@@ -420,10 +413,15 @@ def _training_map(root: int, index: int, config: GNDLineConfig) -> GNDMap:
     n = config.lines_per_map_min + _k._randint(
         state, config.lines_per_map_max - config.lines_per_map_min + 1)
     pts, offsets = _k.simulate_lines(state, n, gp, gp, lo, hi, weights)
-    g = np.zeros((gp, gp, 2))
-    rho = np.zeros((gp, gp))
-    cnt = np.zeros((gp, gp), np.int64)
-    stamp = np.full((gp, gp), -1, np.int64)
+    return _map_from_lines(pts, offsets, gp, config)
+
+
+def _map_from_lines(pts: np.ndarray, offsets: np.ndarray, g_px: int, config: GNDLineConfig) -> GNDMap:
+    """Rasterise smoothed lines (concatenated ``pts``, split at ``offsets``) on a ``g_px`` grid."""
+    g = np.zeros((g_px, g_px, 2))
+    rho = np.zeros((g_px, g_px))
+    cnt = np.zeros((g_px, g_px), np.int64)
+    stamp = np.full((g_px, g_px), -1, np.int64)
     _k.accumulate_lines(pts, offsets, g, rho, cnt, stamp)
     factor = density_per_pixel_length(config.pixel_size_um, config.plane_thickness_m)
     return GNDMap(gnd=_stack_gnd(g, factor), rho_t=rho * factor, n_lines=cnt,
