@@ -11,8 +11,7 @@ Densities are in m^-2 throughout.
 
 References
 ----------
-Zhang, Z., Ngan, A.H.W., 2019. Estimating total dislocation density from
-geometrically necessary dislocation density maps by deep learning. Int. J. Plast.,
+Zhang, Y. & Ngan, A. H. W. (2019). Extracting dislocation microstructures by deep learning. Int. J. Plasticity,
 eqn (4), Table 1, Fig. 4.
 """
 

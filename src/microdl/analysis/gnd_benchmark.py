@@ -8,8 +8,8 @@ interrupted ones from their last checkpoint.
 
 References
 ----------
-Zhang, Z. & Ngan, A. H. W. (2019). Int. J. Plasticity, "Dislocation-density
-dynamics ... / total dislocation density from GND maps via ConvNets", Table 1.
+Zhang, Y. & Ngan, A. H. W. (2019). Extracting dislocation microstructures by deep learning. Int. J. Plasticity,
+Table 1.
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ information.
 
 References
 ----------
-Zhang, Z., Ngan, A.H.W., 2019. Int. J. Plast., section 4, eqn (2) vs g(rho_GND(x)).
+Zhang, Y. & Ngan, A. H. W. (2019). Extracting dislocation microstructures by deep learning. Int. J. Plasticity,
+section 4, eqn (2) vs g(rho_GND(x)).
 """
 
 from __future__ import annotations

@@ -40,9 +40,8 @@ would give 348,434 and does not match the paper, so Table A1 is followed here.
 
 References
 ----------
-Zhang, Z., Ngan, A.H.W., 2019. Estimating total dislocation density from
-geometrically necessary dislocation density maps by deep learning. Int. J. Plast.
-(seed 001), section 3, eqn (3) and Appendix Table A1.
+Zhang, Y. & Ngan, A. H. W. (2019). Extracting dislocation microstructures by deep learning. Int. J. Plasticity (seed 001),
+section 3, eqn (3) and Appendix Table A1.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ windows are drawn from a map. Our choices (all in :class:`GNDLineConfig`):
 References
 ----------
 Zhang, Y. & Ngan, A. H. W. (2019). Extracting dislocation microstructures by
-deep learning. *International Journal of Plasticity*, 115, 18-28.
+deep learning. *International Journal of Plasticity*.
 https://doi.org/10.1016/j.ijplas.2018.11.008
 """
 
@@ -146,7 +146,7 @@ class GNDLineConfig:
     References
     ----------
     Zhang, Y. & Ngan, A. H. W. (2019). Extracting dislocation microstructures by
-    deep learning. *Int. J. Plasticity* 115, 18-28.
+    deep learning. *Int. J. Plasticity*.
     """
 
     grid_pixels: int = 21
@@ -307,7 +307,7 @@ def pixel_densities(
     References
     ----------
     Zhang, Y. & Ngan, A. H. W. (2019). Extracting dislocation microstructures by
-    deep learning. *Int. J. Plasticity* 115, 18-28 (§2.2: ``rho_i = l_i xi_i / (s^2 b)``).
+    deep learning. *Int. J. Plasticity* (§2.2: ``rho_i = l_i xi_i / (s^2 b)``).
 
     Examples
     --------
@@ -381,7 +381,7 @@ def generate_map(
     References
     ----------
     Zhang, Y. & Ngan, A. H. W. (2019). Extracting dislocation microstructures by
-    deep learning. *Int. J. Plasticity* 115, 18-28 (§2.2).
+    deep learning. *Int. J. Plasticity* (§2.2).
 
     Examples
     --------
@@ -540,7 +540,7 @@ def generate_windows(
     References
     ----------
     Zhang, Y. & Ngan, A. H. W. (2019). Extracting dislocation microstructures by
-    deep learning. *Int. J. Plasticity* 115, 18-28 (§2.2).
+    deep learning. *Int. J. Plasticity* (§2.2).
 
     Examples
     --------

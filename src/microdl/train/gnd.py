@@ -14,7 +14,8 @@ Pieces, each usable on its own:
 
 References
 ----------
-Zhang, Z., Ngan, A.H.W., 2019. Int. J. Plast., section 3 and Appendix A1.
+Zhang, Y. & Ngan, A. H. W. (2019). Extracting dislocation microstructures by deep learning. Int. J. Plasticity,
+section 3 and Appendix A1.
 """
 
 from __future__ import annotations

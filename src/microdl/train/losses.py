@@ -14,7 +14,7 @@ The network's regression output is ``z = log(1 + rho_hat / rho_unit)``
 
 References
 ----------
-Zhang, Z., Ngan, A.H.W., 2019. Int. J. Plast., eqn (3).
+Zhang, Y. & Ngan, A. H. W. (2019). Extracting dislocation microstructures by deep learning. Int. J. Plasticity, eqn (3).
 """
 
 from __future__ import annotations
