@@ -58,7 +58,6 @@ References
 ----------
 Zhang, Y. & Ngan, A. H. W. (2019). Extracting dislocation microstructures by
 deep learning. *International Journal of Plasticity*.
-https://doi.org/10.1016/j.ijplas.2018.11.008
 """
 
 from __future__ import annotations
