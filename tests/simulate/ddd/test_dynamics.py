@@ -101,13 +101,29 @@ def test_crossing_opposite_signs_annihilate_and_like_signs_never_cross():
     old = np.array([0.0, 100e-9, 300e-9, 320e-9])
     new = np.array([150e-9, 90e-9, 330e-9, 325e-9])  # 0/1 cross (swept), 2 passes 3 (like sign)
     order = np.argsort(old)
-    dead, out = _same_plane_events(order, plane, sign, old, new, 6 * B, B)
+    free = (np.full(4, -np.inf), np.full(4, np.inf))
+    dead, out = _same_plane_events(order, plane, sign, old, new, 6 * B, B, *free)
     assert dead.tolist() == [True, True, False, False]
     assert out[3] > out[2]
     # ending within L_e without crossing also annihilates
     dead, _ = _same_plane_events(np.arange(2), plane[:2], sign[:2], np.array([0.0, 100e-9]),
-                                 np.array([50e-9, 51e-9]), 6 * B, B)
+                                 np.array([50e-9, 51e-9]), 6 * B, B, free[0][:2], free[1][:2])
     assert dead.all()
+
+
+def test_pile_up_against_a_blocked_end_queues_behind_its_leader():
+    # three like-sign dislocations overshoot a blocked end at 100 nm in one step: they must
+    # end strictly ordered, the leader at the end, never on top of each other
+    plane = np.zeros(3, dtype=np.int64)
+    sign = np.ones(3)
+    old = np.array([90e-9, 95e-9, 99e-9])
+    new = np.array([100e-9, 100e-9, 100e-9])  # as clipped at the end by the glide step
+    cap = np.full(3, 100e-9)
+    dead, out = _same_plane_events(np.argsort(old), plane, sign, old, new, 6 * B, B, np.full(3, -np.inf), cap)
+    assert not dead.any()
+    assert out[2] == pytest.approx(100e-9)
+    assert np.all(np.diff(out) >= B * (1 - 1e-9))
+    assert np.all(out <= cap)
 
 
 def test_slip_planes_cover_the_pillar_and_end_on_faces():

@@ -191,12 +191,16 @@ def _first_obstacle(plane, xi_old, xi_new, moving, obs_ptr, obs_xi):
 
 
 @njit(cache=True)
-def _same_plane_events(order, plane, sign, xi_old, xi_new, le, min_gap):
+def _same_plane_events(order, plane, sign, xi_old, xi_new, le, min_gap, lo_cap, hi_cap):
     """Annihilations (crossing or ending within ``le``) and like-sign ordering.
 
     Returns a boolean 'annihilated' mask and corrected ``xi_new``: like-sign
     neighbours never cross (a mover that would pass a like-sign neighbour stops
-    ``min_gap`` short of it; rare thanks to the implicit update).
+    ``min_gap`` short of it; rare thanks to the implicit update). ``lo_cap`` /
+    ``hi_cap`` are per-dislocation bounds (blocked plane ends; +-inf where the end
+    is free): after ordering, a backward and a forward pass keep every survivor inside
+    them while keeping ``min_gap`` to its like-sign neighbours, so a pile-up pushed
+    against a blocked end queues up behind its leader instead of collapsing onto it.
     """
     n = order.shape[0]
     dead = np.zeros(n, dtype=np.bool_)
@@ -249,6 +253,31 @@ def _same_plane_events(order, plane, sign, xi_old, xi_new, le, min_gap):
                     else:
                         out[prev] = out[i] - min_gap
                 prev = i
+            # a correction above may have pushed a survivor past a blocked end or onto the
+            # like-sign neighbour behind it: queue back from the upper end, then the lower
+            nxt = -1
+            for q in range(m - 1, -1, -1):
+                i = idx[q]
+                if dead[i]:
+                    continue
+                if out[i] > hi_cap[i]:
+                    out[i] = hi_cap[i]
+                if nxt >= 0 and sign[nxt] == sign[i] and out[nxt] - out[i] < min_gap:
+                    out[i] = out[nxt] - min_gap
+                nxt = i
+            prev = -1
+            for q in range(m):
+                i = idx[q]
+                if dead[i]:
+                    continue
+                if out[i] < lo_cap[i]:
+                    out[i] = lo_cap[i]
+                if prev >= 0 and sign[prev] == sign[i] and out[i] - out[prev] < min_gap:
+                    out[i] = out[prev] + min_gap
+                prev = i
+        else:
+            i = idx[0]
+            out[i] = min(max(out[i], lo_cap[i]), hi_cap[i])
         start = stop
     return dead, out
 
@@ -450,14 +479,23 @@ class PillarModel:
         tau_src = self.source_shear()
         n_glob = 1
         if self.max_glide > 0 and self.n_dislocations:
-            # fast glide of dislocations outside stiff pairs (those are sub-cycled locally)
-            free = (self.d_pin < 0) | (np.abs(tau) >= self.tau_obs)
+            # fast glide of mobile dislocations outside stiff pairs (those are sub-cycled
+            # locally); one pressed against a blocked plane end cannot glide, however large
+            # its stress, so it does not ask for sub-steps
+            mobile = self._mobile_mask(tau)
+            free = mobile.copy()
             if np.isfinite(r2):
                 x, y, *_ = self.dislocation_arrays()
                 r2crit = self.dt * self.kpair / (0.75 * self.drag)
-                free &= ~kernels.stiff_pair_members(x, y, self.d_plane, self._mobile_mask(tau), self.rc2, r2crit)
+                free &= ~kernels.stiff_pair_members(x, y, self.d_plane, mobile, self.rc2, r2crit)
             if np.any(free):
-                travel = float(np.max(np.abs(tau[free]))) * self.b / self.drag * self.dt
+                # travel of a trial implicit step: a dislocation held in a pile-up (behind a
+                # pinned, blocked or stiff leader) barely moves however large its stress
+                order = np.lexsort((self.d_xi, self.d_plane))
+                trial = kernels.implicit_plane_update(order, self.d_plane, self.d_xi, self.d_sign, mobile,
+                                                      self.d_sign * self.b * tau, 1.0 / self.drag, self.dt,
+                                                      self.kpair)
+                travel = float(np.max(np.abs(trial[free])))
                 n_glob = int(min(self.config.max_substeps, max(1, math.ceil(travel / self.max_glide - 1e-12))))
         for k in range(n_glob):
             if k > 0:
@@ -551,7 +589,10 @@ class PillarModel:
         xi_new = np.where(~lo_free & (xi_new < lo + so), np.maximum(lo + so, np.minimum(xi_old, xi_new)), xi_new)
         xi_new = np.where(~hi_free & (xi_new > hi - so), np.minimum(hi - so, np.maximum(xi_old, xi_new)), xi_new)
         # same-plane annihilation (crossing / within L_e) and like-sign order
-        dead, xi_new = _same_plane_events(order, self.d_plane, self.d_sign, xi_old, xi_new, self.le, self.b)
+        lo_cap = np.where(lo_free, -np.inf, lo + so)
+        hi_cap = np.where(hi_free, np.inf, hi - so)
+        dead, xi_new = _same_plane_events(order, self.d_plane, self.d_sign, xi_old, xi_new, self.le, self.b,
+                                          lo_cap, hi_cap)
         exit_hi = ~dead & hi_free & (xi_new >= hi)
         exit_lo = ~dead & lo_free & (xi_new <= lo)
         moved = np.clip(xi_new, lo, hi) - xi_old
