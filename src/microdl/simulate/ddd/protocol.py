@@ -127,6 +127,148 @@ def yield_stress(strain: np.ndarray, stress: np.ndarray, modulus: float, offset:
     return float(stress[idx[0]]) if len(idx) else None
 
 
+def flow_stress(strain: np.ndarray, stress: np.ndarray, lo: float, hi: float) -> float | None:
+    """Mean stress (Pa) of the recorded points with ``lo <= strain <= hi``, or None.
+
+    None when the curve does not reach ``hi`` (or has no point in the window). Averaging
+    over a strain window smooths the stress drops of small pillars.
+    """
+    strain = np.asarray(strain, dtype=float)
+    stress = np.asarray(stress, dtype=float)
+    if not 0 <= lo < hi:
+        raise InvalidParameterError(f"need 0 <= lo < hi, got lo={lo!r}, hi={hi!r}")
+    inside = (strain >= lo) & (strain <= hi * (1 + 1e-9))
+    if not len(strain) or strain.max() < hi * (1 - 1e-9) or not inside.any():
+        return None
+    return float(stress[inside].mean())
+
+
+def _elastic_stiffness(model: PillarModel, du: float) -> float:
+    """dF/dU (N/m per m) at frozen dislocations: the force is linear in U."""
+    model.solve_fields(0.0)
+    f0 = model.force_per_m
+    model.solve_fields(du)
+    return (model.force_per_m - f0) / du
+
+
+def _load(model: PillarModel, n_steps: int, du: float, record_every: int, record: Any, bar: Any) -> float:
+    """Monotonic loading from U = 0 in ``n_steps`` steps of ``du``; returns the time (s)."""
+    t = 0.0
+    for k in range(1, n_steps + 1):
+        model.step(k * du)
+        t += model.dt
+        if k % record_every == 0 or k == n_steps:
+            record(0, k, t)
+        if bar is not None:
+            bar.update(1)
+    return t
+
+
+@dataclass
+class LoadingResult:
+    """A monotonic compression curve (:func:`simulate_loading`), SI units.
+
+    Attributes
+    ----------
+    config, seed
+        The inputs (``config.prior_strain`` and the reload settings are not used).
+    max_strain
+        Strain U/h at the end of loading.
+    curve
+        ``step``, ``time_s``, ``strain``, ``stress_pa`` (F/w, compression positive),
+        ``n_dislocations``, ``n_surface_steps``, every ``record_every`` steps.
+    stats
+        ``yield_stress_pa`` (0.2 % offset, None if not reached), ``flow_stress_pa``
+        (mean over the last half of the strain range), ``elastic_modulus_pa`` (the
+        pillar's effective modulus, clamped ends included), ``n_dislocations_final``,
+        ``n_dislocations_mean`` (over the last half), ``n_surface_steps``,
+        ``n_sources``, ``n_obstacles``, step counters and ``seconds``.
+    """
+
+    config: PillarConfig
+    seed: int
+    max_strain: float
+    curve: dict[str, np.ndarray]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def simulate_loading(config: PillarConfig, seed: int, max_strain: float = 0.01,
+                     progress: bool = False) -> LoadingResult:
+    """Compress a pillar monotonically to ``max_strain``: the curve for size-effect studies.
+
+    Stage 1 of :func:`simulate_pillar` alone (same model, same seed, same steps), run to
+    ``max_strain`` instead of the prior strain, without unloading or images.
+
+    Parameters
+    ----------
+    config
+        All parameters; ``prior_strain`` and the reload settings are ignored.
+    seed
+        Integer seed for sources and obstacles.
+    max_strain
+        Final strain U/h (fraction, ``0.01`` = 1 %).
+    progress
+        Show a tqdm progress bar on stderr.
+
+    Examples
+    --------
+    >>> from microdl.simulate.ddd import PillarConfig
+    >>> from microdl.simulate.ddd.protocol import simulate_loading
+    >>> res = simulate_loading(PillarConfig(width_um=0.0625), seed=0, max_strain=0.01)  # doctest: +SKIP
+    >>> res.stats["yield_stress_pa"] / 1e6  # doctest: +SKIP
+    """
+    if not isinstance(config, PillarConfig):
+        raise InvalidParameterError(f"config must be a PillarConfig, got {type(config).__name__}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InvalidParameterError(f"seed must be a non-negative integer, got {seed!r}")
+    if isinstance(max_strain, bool) or not isinstance(max_strain, (int, float)) or not 0 < max_strain <= 0.5:
+        raise InvalidParameterError(f"max_strain must be a strain fraction in (0, 0.5], got {max_strain!r}")
+    with threadpool_limits(limits=1, user_api="blas"):
+        t_start = time.perf_counter()
+        model = PillarModel(config, as_generator(int(seed)))
+        h, w = model.height, model.width
+        rate_dt = config.strain_rate_per_s * model.dt
+        du = rate_dt * h
+        n_load = max(1, int(round(max_strain / rate_dt)))
+        rows: list[tuple] = []
+
+        def record(stage: int, step: int, t: float) -> None:
+            rows.append((step, t, model.top_displacement / h, model.force_per_m / w, model.n_dislocations,
+                         len(model.steps)))
+
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=n_load, file=sys.stderr, unit="step", desc=f"ddd load w={config.width_um}um")
+        k_el = _elastic_stiffness(model, du)
+        try:
+            _load(model, n_load, du, config.record_every, record, bar)
+        finally:
+            if bar is not None:
+                bar.close()
+    arr = np.array(rows, dtype=float).reshape(-1, 6)
+    curve = {"step": arr[:, 0].astype(np.int64), "time_s": arr[:, 1], "strain": arr[:, 2],
+             "stress_pa": arr[:, 3], "n_dislocations": arr[:, 4].astype(np.int64),
+             "n_surface_steps": arr[:, 5].astype(np.int64)}
+    modulus = k_el * h / w
+    eps_end = float(curve["strain"][-1])
+    late = curve["strain"] >= 0.5 * eps_end
+    stats = {
+        **{k: (int(v) if isinstance(v, (int, np.integer)) else float(v)) for k, v in vars(model.stats).items()},
+        "elastic_modulus_pa": float(modulus),
+        "yield_stress_pa": yield_stress(curve["strain"], curve["stress_pa"], modulus),
+        "flow_stress_pa": flow_stress(curve["strain"], curve["stress_pa"], 0.5 * eps_end, eps_end),
+        "max_stress_pa": float(curve["stress_pa"].max()),
+        "n_dislocations_final": int(model.n_dislocations),
+        "n_dislocations_mean": float(curve["n_dislocations"][late].mean()),
+        "n_surface_steps": int(len(model.steps)),
+        "n_sources": int(len(model.src_xi)), "n_obstacles": int(len(model.obs_xi)),
+        "seconds": time.perf_counter() - t_start,
+    }
+    return LoadingResult(config=config, seed=int(seed), max_strain=eps_end, curve=curve, stats=stats)
+
+
 def simulate_pillar(
     config: PillarConfig,
     seed: int,
@@ -200,23 +342,13 @@ def _simulate(config: PillarConfig, seed: int, progress: bool, unloaded: dict[st
         est = n_load + int(0.5 * n_load) + n_reload if unloaded is None else n_reload
         bar = tqdm(total=est, file=sys.stderr, unit="step", desc=f"ddd w={config.width_um}um")
 
-    # elastic stiffness dF/dU at frozen dislocations (force is linear in U)
-    model.solve_fields(0.0)
-    f0 = model.force_per_m
-    model.solve_fields(du)
-    k_el = (model.force_per_m - f0) / du
+    k_el = _elastic_stiffness(model, du)
 
     t = 0.0
     if unloaded is None:
         # stage 1: loading
         t0 = time.perf_counter()
-        for k in range(1, n_load + 1):
-            model.step(k * du)
-            t += model.dt
-            if k % config.record_every == 0 or k == n_load:
-                record(0, k, t)
-            if bar is not None:
-                bar.update(1)
+        t = _load(model, n_load, du, config.record_every, record, bar)
         timings["load_s"] = time.perf_counter() - t0
         steps_load = model.stats.steps
         # stage 2: unloading to zero force
