@@ -86,3 +86,26 @@ def test_grid_runs_resumes_and_summarises(tmp_path):
     summary = summarise(samples)
     assert [e["width_um"] for e in summary["per_width"]] == [0.0625, 0.125]
     assert set(summary["fits"]) == {"two"}
+
+
+def test_cli_size_effect_writes_report_and_resumes(tmp_path, capsys):
+    import json
+
+    from microdl.cli import main
+
+    out = tmp_path / "se"
+    args = ["ddd", "size-effect", "--out", str(out), "--widths", "0.0625,0.125", "--samples", "1",
+            "--strain", "0.4", "--workers", "1", "--json"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["n_samples"] == 2 and first["n_failed"] == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["size_effect_exponent"] == first["size_effect_exponent"]
+    assert {e["width_um"] for e in res["per_width"]} == {0.0625, 0.125}
+    assert res["command"].startswith("microdl ddd size-effect --out") and "--widths 0.0625,0.125" in res["command"]
+    assert (out / "size_effect.png").stat().st_size > 0 and (out / "results.md").is_file()
+    assert main(args) == 0  # rerun: nothing recomputed, same report
+    again = json.loads(capsys.readouterr().out)
+    assert again["size_effect_exponent"] == first["size_effect_exponent"]
+    assert json.loads((out / "results.json").read_text())["jobs"]["ran"] == 0
+    assert main(["ddd", "size-effect", "--out", str(out), "--slips", "three"]) == 2

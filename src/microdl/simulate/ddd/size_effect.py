@@ -52,6 +52,7 @@ __all__ = [
     "run_size_effect",
     "size_effect_jobs",
     "summarise",
+    "write_report",
 ]
 
 #: Total strains at which the dislocation count is reported.
@@ -297,3 +298,90 @@ def load_curve(path: str | os.PathLike) -> dict[str, np.ndarray]:
             return {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith("curve/")}
     except (OSError, ValueError) as exc:
         raise DataFileError(f"cannot read {path}: {exc}") from None
+
+
+def _fmt(st: dict[str, Any], scale: float = 1.0, digits: int = 0) -> str:
+    if not st.get("n"):
+        return "-"
+    return f"{st['mean'] * scale:.{digits}f} +- {st['sd'] * scale:.{digits}f}"
+
+
+def write_report(work_dir: str | os.PathLike, out_dir: str | os.PathLike, *, widths_um: Sequence[float],
+                 slips: Sequence[str], n_seeds: int, max_strain: float, command: str,
+                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Summarise the finished samples of ``work_dir`` into ``out_dir``.
+
+    Writes ``results.json`` (``size_effect_exponent``: alpha of the flow stress of the
+    first slip type; every fit, per-width statistics, the command, environment),
+    ``results.md`` (tables) and ``size_effect.png``; returns the ``results.json`` dict.
+    Only samples of the requested widths, slips and first ``n_seeds`` indices count.
+    """
+    from microdl.provenance import git_commit, write_json
+
+    widths = [float(w) for w in widths_um]
+    samples = [r for r in load_samples(work_dir) if r["width_um"] in widths and r["slip"] in slips
+               and (r.get("index") or 0) < n_seeds]
+    if not samples:
+        raise DataFileError(f"no finished size-effect samples in {work_dir} for widths {widths} and slips {list(slips)}")
+    summary = summarise(samples)
+    first = list(slips)[0]
+    fits = summary["fits"].get(first) or {}
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    curves = {}
+    for w in sorted(widths):
+        path = Path(work_dir) / f"{size_effect_jobs([w], [first], 1, max_strain)[0].key}.npz"
+        if path.exists():
+            curves[f"w = {w:g} um"] = load_curve(path)
+    fig = plot_size_effect(samples, summary, out, curves)
+    flow, yld = fits.get("flow"), fits.get("yield")
+    result = {
+        "size_effect_exponent": None if flow is None else flow["alpha"],
+        "size_effect_exponent_definition": (
+            f"alpha of sigma_f = A w^-alpha, least squares in log-log over every {first}-slip sample; sigma_f = "
+            f"flow stress, the mean stress between {50 * max_strain:g} % and {100 * max_strain:g} % strain of a "
+            "monotonic compression (defined for every sample, unlike the 0.2 % offset yield stress, which the "
+            "strongest small pillars do not reach: see n_no_yield)"),
+        "yield_stress_exponent": None if yld is None else yld["alpha"],
+        "paper_exponent": 0.55,
+        "fits": summary["fits"],
+        "per_width": summary["per_width"],
+        "n_samples": len(samples),
+        "max_strain": max_strain,
+        "command": command,
+        "work_dir": str(work_dir),
+        "git_commit": git_commit(Path(__file__).parent),
+        "environment": environment(),
+        **(extra or {}),
+    }
+    write_json(out / "results.json", result)
+    lines = [
+        "# 2D DDD size effect", "",
+        f"Command: `{command}`", "",
+        f"{len(samples)} samples, monotonic compression to {100 * max_strain:g} % strain at 1e4 /s, Al preset, "
+        "aspect 1:4, clamped ends. Stresses in MPa, mean +- sd over samples; yield = 0.2 % offset (samples that "
+        f"never reach it are counted under 'no yield' and left out); flow = mean stress from {50 * max_strain:g} "
+        f"to {100 * max_strain:g} % strain; flow noise = sd of the stress about a straight line over that window "
+        "/ flow stress; N = dislocations inside the pillar.", "",
+        "| slip | width (um) | samples | sources | yield (0.2 %) | no yield | flow | flow noise (%) "
+        "| N at 0.2 % | N at 1 % | s/sample |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for e in summary["per_width"]:
+        lines.append(
+            f"| {e['slip']} | {e['width_um']:g} | {e['n_samples']} | {_fmt(e['n_sources'], digits=1)} "
+            f"| {_fmt(e['yield_stress_mpa'])} | {e['n_no_yield']} | {_fmt(e['flow_stress_mpa'])} "
+            f"| {_fmt(e['flow_noise'], 100, 1)} | {_fmt(e['n_at_0.2pct'], digits=1)} "
+            f"| {_fmt(e['n_at_1pct'], digits=1)} | {_fmt(e['seconds'])} |")
+    lines += ["", "Fits sigma = A w^-alpha (least squares in log-log over samples; 95 % bootstrap interval):", ""]
+    for slip, sfits in summary["fits"].items():
+        for name, f in sfits.items():
+            if f:
+                ci = f["alpha_ci95"]
+                lines.append(f"- {slip} slip, {name}: alpha = {f['alpha']:.3f} +- {f['alpha_se']:.3f} "
+                             f"(95 % CI {ci[0]:.2f} to {ci[1]:.2f}), R^2 = {f['r2']:.2f}, n = {f['n']}")
+    lines += ["", f"Figure: `{fig.name}`.", ""]
+    tmp = out / "results.md.tmp"
+    tmp.write_text("\n".join(lines))
+    os.replace(tmp, out / "results.md")
+    return result
