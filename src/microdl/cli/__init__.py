@@ -47,6 +47,7 @@ def _root(
 app.add_typer(_gnd.app, name="gnd")
 _ddd.app.command("dataset")(_ddd_dataset.dataset)
 _ddd.app.command("status")(_ddd_dataset.status)
+_ddd.app.command("export")(_ddd_dataset.export)
 app.add_typer(_ddd.app, name="ddd")
 app.add_typer(_models.app, name="models")
 app.add_typer(_catalog.data_app, name="data")

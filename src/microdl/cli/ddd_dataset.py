@@ -115,3 +115,20 @@ def status(
     for key, msg in list(st.failed.items())[:10]:
         human += f"\n  failed {key}: {msg}"
     report(result, as_json=as_json, human=human)
+
+
+def export(
+    dataset: Path = typer.Argument(..., help="Output folder of 'microdl ddd dataset'."),
+    out: Path = typer.Option(..., "--out", help="Folder for the PNGs, index.csv, curves.npz and index.json."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Export a dataset's strain profiles as 8-bit PNGs (the published format), with an index and the curves.
+
+    A compact copy for learning benchmarks and sharing: labels, seeds and the strain
+    scale of every image in index.csv, every stress-strain curve in curves.npz.
+    """
+    from microdl.simulate.ddd.dataset import export_images
+
+    res = export_images(dataset, out)
+    report({"out": str(out), "n_images": res["n_images"], "n_samples": res["n_samples"]}, as_json=as_json,
+           human=f"{res['n_images']} images of {res['n_samples']} samples written to {out} (index.csv, curves.npz)")

@@ -26,14 +26,17 @@ from microdl.simulate.ddd.dataset import (
     DATASET_JSON,
     PRESETS,
     DDDGridPreset,
+    export_images,
     get_preset,
     grid_jobs,
+    load_images,
     load_profiles,
     load_sample,
     run_dataset,
     sample_key,
     sample_seed,
 )
+from microdl.simulate.ddd.profile import render_uint8
 
 # Real sources and obstacles, short reload: a few seconds per sample.
 TINY = DDDGridPreset(
@@ -138,6 +141,12 @@ def test_run_writes_loadable_files_and_rerun_runs_nothing(tmp_path):
     assert set(labels) >= {"width_um", "slip", "prior", "reload", "seed"}
     k = int(np.flatnonzero((labels["key"] == jobs[0].key) & (labels["reload"] == 0.001))[0])
     assert np.array_equal(profiles[k], s["profiles"][1])
+    # "mean" reference (only the mean unloaded strain subtracted): stored beside, same shapes
+    mean_mode, _ = load_profiles(out, mode="mean")
+    assert len(mean_mode) == 4 and np.array_equal(mean_mode[k], s["profiles_mean"][1])
+    assert all(m.shape == f.shape for m, f in zip(mean_mode, profiles, strict=True))
+    with pytest.raises(InvalidParameterError):
+        load_profiles(out, mode="other")
     only, lab = load_profiles(out, reload=0.0005, slips=["two"])
     assert len(only) == int(np.sum((labels["slip"] == "two") & (labels["reload"] == 0.0005)))
 
@@ -146,6 +155,20 @@ def test_run_writes_loadable_files_and_rerun_runs_nothing(tmp_path):
     assert info["summary"] and info["summary"][0]["profile_shape"] == [31, 125]
     entry = Catalog().get(info["catalog_id"])
     assert entry.kind == "dataset" and entry.name == "ddd-profiles" and entry.status == "done"
+
+    # compact export: 8-bit PNGs (as published) + index + curves, read back
+    exp = tmp_path / "images"
+    meta = export_images(out, exp)
+    assert meta["n_images"] == 8 and meta["n_samples"] == 2  # 2 samples x 2 reloads x 2 reference modes
+    images, rows = load_images(exp)
+    assert len(images) == 8 and all(im.dtype == np.uint8 and im.shape == (31, 125) for im in images)
+    assert {row["mode"] for row in rows} == {"full", "mean"}
+    r = next(i for i, row in enumerate(rows)
+             if row["key"] == jobs[0].key and row["reload_pct"] == 0.1 and row["mode"] == "full")
+    assert np.array_equal(images[r], render_uint8(s["profiles"][1]))
+    assert rows[r]["scale_strain"] == pytest.approx(float(np.max(np.abs(s["profiles"][1] - np.median(s["profiles"][1])))))
+    with np.load(exp / "curves.npz") as z:
+        np.testing.assert_allclose(z[f"{jobs[0].key}/stress_pa"], s["curve"]["stress_pa"], rtol=1e-6)
 
     before = _mtimes(out)
     again = run_dataset(jobs, out, workers=2, progress=False)

@@ -14,8 +14,10 @@ Dask cluster.
 
 File of one sample (``<key>.npz``, compressed, no pickled objects)
     ``profiles`` (float32, ``(n_snapshots, nx, ny)``, axis 0 across the width, axis 1
-    along the loading axis, reference: the unloaded state, see
-    :mod:`~microdl.simulate.ddd.profile`), ``snapshot_strains`` (fractions),
+    along the loading axis, reference: the whole unloaded displacement field, as digital
+    image correlation would see it, see :mod:`~microdl.simulate.ddd.profile`),
+    ``profiles_mean`` (same, but only the mean unloaded strain subtracted, the wording of
+    Yang et al. 2020: the prior slip lines stay visible), ``snapshot_strains`` (fractions),
     ``pixel_size_m`` (x, y), ``curve/<column>`` (the stress--strain curve of
     :class:`~microdl.simulate.ddd.protocol.PillarResult`), ``dislocations/<field>``
     (final positions in m, sign, plane, system, pinned), ``sources/<field>``,
@@ -66,6 +68,8 @@ __all__ = [
     "DDDGridPreset",
     "PRESETS",
     "DATASET_JSON",
+    "export_images",
+    "load_images",
     "get_preset",
     "grid_jobs",
     "load_profiles",
@@ -433,6 +437,8 @@ def run_sample(params: dict[str, Any], out_path: str | os.PathLike) -> dict[str,
     }
     arrays: dict[str, np.ndarray] = {
         "profiles": np.asarray(res.profiles, dtype=np.float32),
+        "profiles_mean": np.asarray([res.profile(e, mode="mean") for e in res.snapshot_strains],
+                                    dtype=np.float32).reshape(res.profiles.shape),
         "snapshot_strains": np.asarray(res.snapshot_strains, dtype=np.float64),
         "pixel_size_m": np.asarray(res.pixel_size_m, dtype=np.float64),
         "seed": np.asarray(seed, dtype=np.int64),
@@ -642,6 +648,7 @@ def load_profiles(
     widths: Sequence[float] | None = None,
     slips: Sequence[str] | None = None,
     priors: Sequence[float] | None = None,
+    mode: str = "full",
 ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
     """Strain profiles of the finished samples of a grid, with their labels.
 
@@ -655,6 +662,9 @@ def load_profiles(
         Keep only this reload strain (fraction, e.g. ``0.001``).
     widths, slips, priors
         Keep only these widths (um), slip types and prior strains (fractions).
+    mode
+        ``"full"`` (the unloaded displacement field subtracted, array ``profiles``) or
+        ``"mean"`` (only its mean strain, array ``profiles_mean``; prior slip visible).
 
     Returns
     -------
@@ -671,6 +681,9 @@ def load_profiles(
     DataFileError
         ``out_dir`` is not a grid folder or a sample file is unreadable.
     """
+    if mode not in ("full", "mean"):
+        raise InvalidParameterError(f"mode must be 'full' or 'mean', got {mode!r}")
+    array = "profiles" if mode == "full" else "profiles_mean"
     out = Path(out_dir)
     st = jobs_status(out)
     keep_w = None if widths is None else [float(w) for w in widths]
@@ -688,7 +701,7 @@ def load_profiles(
         path = out / rec.get("output", f"{rec['key']}.npz")
         try:
             with np.load(path, allow_pickle=False) as z:
-                prof, snaps = z["profiles"], z["snapshot_strains"]
+                prof, snaps = z[array], z["snapshot_strains"]
         except (OSError, ValueError, KeyError) as exc:
             raise DataFileError(f"{path} is not a readable DDD sample file: {exc}") from exc
         for k, s in enumerate(snaps):
@@ -713,3 +726,124 @@ def load_profiles(
     }
     return profiles, labels
 
+
+
+# ----------------------------------------------------------------------------- compact export
+
+_EXPORT_FORMAT = "microdl.ddd-images/1"
+_INDEX_COLUMNS = ("file", "key", "mode", "width_um", "slip", "prior_pct", "reload_pct", "seed", "index", "rows", "cols",
+                  "pixel_x_nm", "pixel_y_nm", "median_strain", "scale_strain", "yield_stress_mpa",
+                  "n_dislocations_final")
+
+
+def export_images(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Any]:
+    """Write a grid's profiles as 8-bit PNGs (the published format) with an index and the curves.
+
+    A compact, repository-sized copy of a dataset for learning benchmarks: floats of the
+    large pillars take megabytes per image, the 8-bit images tens of kilobytes.
+
+    Files in ``out_dir``
+        ``<key>_r<reload %>.png`` and ``<key>_r<reload %>_mean.png``
+            :func:`~microdl.simulate.ddd.profile.render_uint8` of each snapshot
+            (``floor(255 |eps - median| / max|eps - median|)``), rows across the width,
+            columns along the loading axis (horizontal, as in the published images);
+            reference mode ``full`` and ``mean`` (column ``mode`` of the index).
+        ``index.csv``
+            One row per image: labels, seed, shape, pixel size, and ``median_strain``
+            and ``scale_strain`` (the median and max deviation of the float profile, so
+            ``|eps - median| ~= scale * gray / 255``), yield stress, final count.
+        ``curves.npz``
+            ``<key>/strain``, ``<key>/stress_pa``, ``<key>/stage``, ``<key>/reload_strain``
+            (float32/int8) of every sample's stress--strain curve.
+        ``index.json``
+            Format, source folder, counts and the dataset's preset.
+
+    Returns the ``index.json`` dict. Existing files in ``out_dir`` are overwritten.
+    """
+    import csv
+
+    from PIL import Image
+
+    from microdl.simulate.ddd.profile import render_uint8
+
+    src = Path(dataset_dir)
+    st = jobs_status(src)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, curves = [], {}
+    for rec in _done_records(src, st.done):
+        key = rec["key"]
+        sample = load_sample(src / f"{key}.npz")
+        meta, labels = sample["meta"], sample["meta"]["labels"]
+        ys = (meta.get("summary") or {}).get("yield_stress_mpa")
+        modes = [("full", sample["profiles"])]
+        if "profiles_mean" in sample:
+            modes.append(("mean", sample["profiles_mean"]))
+        for (mode, strain), prof in (((m, e), p) for m, arr in modes
+                                     for e, p in zip(sample["snapshot_strains"], arr, strict=True)):
+            name = f"{key}_r{_num(round(float(strain) * 100, 10))}{'' if mode == 'full' else '_mean'}.png"
+            img = render_uint8(prof)
+            tmp = out / (name + ".tmp")
+            Image.fromarray(img).save(tmp, format="PNG", optimize=True)
+            os.replace(tmp, out / name)
+            med = float(np.median(prof))
+            rows.append({
+                "file": name, "key": key, "mode": mode, "width_um": labels["width_um"], "slip": labels["slip"],
+                "prior_pct": round(100 * float(labels["prior_strain"]), 10),
+                "reload_pct": round(100 * float(strain), 10), "seed": sample["seed"], "index": labels.get("index"),
+                "rows": img.shape[0], "cols": img.shape[1],
+                "pixel_x_nm": float(sample["pixel_size_m"][0]) * 1e9, "pixel_y_nm": float(sample["pixel_size_m"][1]) * 1e9,
+                "median_strain": med, "scale_strain": float(np.max(np.abs(prof - med))),
+                "yield_stress_mpa": ys, "n_dislocations_final": (meta.get("summary") or {}).get("n_dislocations_final"),
+            })
+        c = sample["curve"]
+        curves[f"{key}/strain"] = np.asarray(c["strain"], dtype=np.float32)
+        curves[f"{key}/stress_pa"] = np.asarray(c["stress_pa"], dtype=np.float32)
+        curves[f"{key}/stage"] = np.asarray(c["stage"], dtype=np.int8)
+        curves[f"{key}/reload_strain"] = np.asarray(c["reload_strain"], dtype=np.float32)
+    if not rows:
+        raise DataFileError(f"no finished samples in {src}")
+    rows.sort(key=lambda r: (r["mode"], r["width_um"], r["slip"], r["prior_pct"], r["index"] or 0, r["reload_pct"]))
+    tmp = out / "index.csv.tmp"
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(_INDEX_COLUMNS))
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, out / "index.csv")
+    tmp = out / "curves.tmp.npz"
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **curves)
+    os.replace(tmp, out / "curves.npz")
+    ds = {}
+    if (src / DATASET_JSON).is_file():
+        ds = json.loads((src / DATASET_JSON).read_text())
+    info = {"format": _EXPORT_FORMAT, "source": os.fspath(src), "n_images": len(rows),
+            "n_samples": len(curves) // 4, "preset": ds.get("preset"), "environment": environment()}
+    write_json(out / "index.json", info)
+    return info
+
+
+def load_images(export_dir: str | os.PathLike) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
+    """Read a folder written by :func:`export_images`: the 8-bit images and their index rows."""
+    import csv
+
+    from PIL import Image
+
+    folder = Path(export_dir)
+    index = folder / "index.csv"
+    if not index.is_file():
+        raise DataFileError(f"{folder} has no index.csv (not written by export_images?)")
+    images, rows = [], []
+    with open(index, newline="") as fh:
+        for row in csv.DictReader(fh):
+            for k in ("width_um", "prior_pct", "reload_pct", "pixel_x_nm", "pixel_y_nm", "median_strain",
+                      "scale_strain"):
+                row[k] = float(row[k])
+            for k in ("seed", "index", "rows", "cols"):
+                row[k] = int(row[k]) if row[k] not in ("", None) else None
+            row["yield_stress_mpa"] = float(row["yield_stress_mpa"]) if row["yield_stress_mpa"] else None
+            row["n_dislocations_final"] = int(row["n_dislocations_final"]) if row["n_dislocations_final"] else None
+            with Image.open(folder / row["file"]) as im:
+                images.append(np.asarray(im, dtype=np.uint8))
+            rows.append(row)
+    return images, rows
