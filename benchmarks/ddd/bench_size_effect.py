@@ -51,13 +51,13 @@ def main(argv: list[str] | None = None) -> int:
         report = run_size_effect(args.work, args.widths, args.slips, args.samples, args.strain,
                                  workers=args.workers)
     wall = time.perf_counter() - t0
-    command = "python benchmarks/ddd/bench_size_effect.py " + " ".join(
-        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    given = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--report-only"]
+    command = "python benchmarks/ddd/bench_size_effect.py " + " ".join(shlex.quote(a) for a in given)
     jobs = None if report is None else {"done_before": report.n_done_before, "ran": report.n_ran,
                                         "failed": report.n_failed}
     result = write_report(args.work, args.out, widths_um=args.widths, slips=args.slips, n_seeds=args.samples,
                           max_strain=args.strain, command=command,
-                          extra={"wall_seconds_this_call": wall, "jobs": jobs})
+                          extra={"wall_seconds_this_call": wall, "jobs": jobs, "report_only": args.report_only})
     print(json.dumps({"size_effect_exponent": result["size_effect_exponent"],
                       "yield_stress_exponent": result["yield_stress_exponent"],
                       "n_samples": result["n_samples"], "wall_seconds": round(wall, 1)}))
