@@ -108,7 +108,8 @@ def load_published() -> list[tuple[dict, np.ndarray]]:
     return items
 
 
-def load_dataset(folder: Path, width: float, slip: str) -> tuple[list[tuple[dict, np.ndarray]], dict]:
+def load_dataset(folder: Path, width: float, slip: str,
+                 smooth: tuple[float, ...] = ()) -> tuple[list[tuple[dict, np.ndarray]], dict]:
     """Rendered images of the dataset samples of one width and slip type at the published priors."""
     from microdl.exceptions import DataFileError
     from microdl.simulate.ddd.dataset import load_sample
@@ -133,12 +134,20 @@ def load_dataset(folder: Path, width: float, slip: str) -> tuple[list[tuple[dict
             continue
         info["n_selected"] += 1
         prior = min(PUBLISHED_PRIORS, key=lambda p: abs(p - prior))
-        for k, strain in enumerate(np.asarray(s["snapshot_strains"], dtype=float)):
-            img = render_uint8(s["profiles"][k])  # (nx, ny): loading axis horizontal, as published
-            reload = round(100 * float(strain), 6)
-            row = stats(img, f"{path.stem} reload {_pct(reload)}%")
-            row.update(source="dataset", key=path.stem, prior_percent=prior, reload_percent=reload, mode="full")
-            items.append((row, img))
+        modes = [("full", "profiles")] + ([("mean", "profiles_mean")] if "profiles_mean" in s else [])
+        # optional Gaussian smoothing of the float strain (sigma in pixels) before rendering:
+        # a stand-in for the finite resolution of image correlation; labelled in the mode
+        modes += [(f"{m}, smoothed {sig:g} px", a, sig) for m, a in list(modes) for sig in smooth]
+        for mode, array, *sig in modes:
+            for k, strain in enumerate(np.asarray(s["snapshot_strains"], dtype=float)):
+                prof = s[array][k].astype(float)
+                if sig:
+                    prof = ndimage.gaussian_filter(prof, sig[0])
+                img = render_uint8(prof)  # (nx, ny): loading axis horizontal, as published
+                reload = round(100 * float(strain), 6)
+                row = stats(img, f"{path.stem} reload {_pct(reload)}% ({mode})")
+                row.update(source="dataset", key=path.stem, prior_percent=prior, reload_percent=reload, mode=mode)
+                items.append((row, img))
     return items, info
 
 
@@ -183,7 +192,7 @@ def aggregate(label: str, items: list[tuple[dict, np.ndarray]]) -> dict:
 def _group_label(row: dict) -> str:
     if row["source"] == "published":
         return f"published, prior {_pct(row['prior_percent'])} %"
-    mode = "" if row["source"] == "dataset" else f" ({row['source']}, {row['mode']})"
+    mode = f" ({row['mode']} reference)" if row["source"] == "dataset" else f" ({row['source']}, {row['mode']})"
     return f"ours, prior {_pct(row['prior_percent'])} %, reload {_pct(row['reload_percent'])} %{mode}"
 
 
@@ -363,6 +372,8 @@ def main() -> None:
     ap.add_argument("--show", type=int, default=4,
                     help="Our images per prior in profiles_side_by_side.png (samples x reload snapshots).")
     ap.add_argument("--out-dir", type=Path, default=HERE, help="Where the .json/.md/.png files go.")
+    ap.add_argument("--smooth", type=float, nargs="*", default=[],
+                    help="Also report --dataset profiles smoothed by a Gaussian of these sigmas (pixels).")
     ap.add_argument("--run", action="store_true", help="Simulate w = 0.125 um two-slip samples here.")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--priors", type=float, nargs="+", default=[0.1, 1.0], help="Prior strains (%%) for --run.")
@@ -387,7 +398,7 @@ def main() -> None:
     selection: dict = {"width_um": args.width, "slip": args.slip}
     ours = []
     if args.dataset is not None:
-        items, info = load_dataset(args.dataset, args.width, args.slip)
+        items, info = load_dataset(args.dataset, args.width, args.slip, tuple(args.smooth))
         selection["dataset"] = info
         ours += items
     ours += load_result_dirs(dirs)
