@@ -150,6 +150,17 @@ def size_effect(
     summary = {"out": str(out), "size_effect_exponent": res["size_effect_exponent"],
                "yield_stress_exponent": res["yield_stress_exponent"], "n_samples": res["n_samples"],
                "n_failed": rep.n_failed, "results_json": str(out / "results.json")}
+    import hashlib
+
+    from microdl.data.catalog import Catalog
+
+    # one catalog entry per output folder, updated by reruns
+    summary["id"] = Catalog().record(
+        "run", "ddd-size-effect", path=out, status="done" if rep.ok else "failed",
+        config={"widths_um": width_list, "slips": slip_list, "samples": samples, "max_strain": strain / 100.0,
+                "work": str(work_dir)},
+        metrics={k: summary[k] for k in ("size_effect_exponent", "yield_stress_exponent", "n_samples")},
+        entry_id="ddd-size-" + hashlib.sha1(str(out.resolve()).encode()).hexdigest()[:12])
     if res["size_effect_exponent"] is None:
         human = f"{res['n_samples']} samples: too few widths to fit; see {out / 'results.md'}"
     else:

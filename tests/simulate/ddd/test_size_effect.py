@@ -108,4 +108,5 @@ def test_cli_size_effect_writes_report_and_resumes(tmp_path, capsys):
     again = json.loads(capsys.readouterr().out)
     assert again["size_effect_exponent"] == first["size_effect_exponent"]
     assert json.loads((out / "results.json").read_text())["jobs"]["ran"] == 0
+    assert again["id"] == first["id"]  # one catalog entry per output folder
     assert main(["ddd", "size-effect", "--out", str(out), "--slips", "three"]) == 2

@@ -250,6 +250,7 @@ def plot_size_effect(samples: list[dict[str, Any]], summary: dict[str, Any], out
     ncol = 3 if curves else 2
     fig, axes = plt.subplots(1, ncol, figsize=(5 * ncol, 4.2))
     colors = {"two": "C0", "one": "C1"}
+    ws: list[float] = []
     for ax, (name, key) in zip(axes, (("yield", "yield_stress_mpa"), ("flow", "flow_stress_mpa")), strict=False):
         for slip, fit in summary["fits"].items():
             rows = [r for r in samples if r["slip"] == slip and r[key]]
