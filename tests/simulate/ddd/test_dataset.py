@@ -169,6 +169,11 @@ def test_run_writes_loadable_files_and_rerun_runs_nothing(tmp_path):
     assert rows[r]["scale_strain"] == pytest.approx(float(np.max(np.abs(s["profiles"][1] - np.median(s["profiles"][1])))))
     with np.load(exp / "curves.npz") as z:
         np.testing.assert_allclose(z[f"{jobs[0].key}/stress_pa"], s["curve"]["stress_pa"], rtol=1e-6)
+    from microdl.cli import main
+
+    assert main(["ddd", "export", str(out), "--out", str(tmp_path / "cli-images"), "--json"]) == 0
+    assert sorted(p.name for p in (tmp_path / "cli-images").glob("*.png")) == sorted(r["file"] for r in rows)
+    assert main(["ddd", "export", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
 
     before = _mtimes(out)
     again = run_dataset(jobs, out, workers=2, progress=False)
