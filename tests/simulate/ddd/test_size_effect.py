@@ -11,6 +11,7 @@ from microdl.simulate.ddd import PillarConfig, simulate_pillar
 from microdl.simulate.ddd.protocol import flow_stress, simulate_loading, yield_stress
 from microdl.simulate.ddd.size_effect import (
     fit_power_law,
+    fit_power_law_of_means,
     load_curve,
     load_samples,
     run_loading_sample,
@@ -55,6 +56,12 @@ def test_power_law_fit_recovers_the_exponent():
     assert fit["alpha"] == pytest.approx(0.55, abs=0.05)
     assert fit["alpha_ci95"][0] < 0.55 < fit["alpha_ci95"][1]
     assert fit["prefactor"] == pytest.approx(80.0, rel=0.1)
+    means = fit_power_law_of_means(w, s)
+    assert means["alpha"] == pytest.approx(0.55, abs=0.05)
+    assert means["alpha_ci95"][0] < 0.55 < means["alpha_ci95"][1]
+    # a heavy upper tail at small widths: the means see it, the log-log fit over samples less
+    tail = np.where((w == 0.0625) & (np.arange(len(w)) % 4 == 0), 10.0, 1.0) * s
+    assert fit_power_law_of_means(w, tail)["alpha"] > fit_power_law(w, tail)["alpha"]
     exact = fit_power_law([1.0, 2.0, 4.0], [10.0, 5.0, 2.5])
     assert exact["alpha"] == pytest.approx(1.0) and exact["r2"] == pytest.approx(1.0)
     with pytest.raises(InvalidParameterError):
@@ -86,6 +93,7 @@ def test_grid_runs_resumes_and_summarises(tmp_path):
     summary = summarise(samples)
     assert [e["width_um"] for e in summary["per_width"]] == [0.0625, 0.125]
     assert set(summary["fits"]) == {"two"}
+    assert set(summary["fits"]["two"]) == {"yield", "flow", "yield_of_means", "flow_of_means"}
 
 
 def test_cli_size_effect_writes_report_and_resumes(tmp_path, capsys):

@@ -47,6 +47,7 @@ from microdl.provenance import environment, to_jsonable
 __all__ = [
     "COUNT_STRAINS",
     "fit_power_law",
+    "fit_power_law_of_means",
     "load_samples",
     "run_loading_sample",
     "run_size_effect",
@@ -201,6 +202,34 @@ def fit_power_law(widths: Sequence[float], stresses: Sequence[float], n_boot: in
             "n": n, "n_widths": int(len(np.unique(w)))}
 
 
+def fit_power_law_of_means(widths: Sequence[float], stresses: Sequence[float], n_boot: int = 2000,
+                           seed: int = 0) -> dict[str, Any]:
+    """Fit ``mean sigma(w) = A w^-alpha`` to the per-width arithmetic means.
+
+    The log--log fit over individual samples (:func:`fit_power_law`) follows the
+    geometric mean, which a heavy upper tail (the strong, source-starved small pillars)
+    pulls far below the arithmetic mean; size-effect plots usually show the latter. The
+    95 % interval resamples the samples within each width. Returns the keys of
+    :func:`fit_power_law` (``n`` = number of samples, ``alpha_se`` from the bootstrap).
+    """
+    w = np.asarray(widths, dtype=float)
+    s = np.asarray(stresses, dtype=float)
+    if w.shape != s.shape or w.ndim != 1 or np.any(w <= 0) or np.any(s <= 0):
+        raise InvalidParameterError("widths and stresses must be 1-D, of one length and positive")
+    levels = np.unique(w)
+    if len(levels) < 2:
+        raise InvalidParameterError("a power-law fit needs at least two distinct widths")
+    groups = [s[w == lv] for lv in levels]
+    x = np.log(levels)
+    b, a = np.polyfit(x, np.log([g.mean() for g in groups]), 1)
+    rng = np.random.default_rng(seed)
+    boots = np.array([-np.polyfit(x, np.log([rng.choice(g, len(g)).mean() for g in groups]), 1)[0]
+                      for _ in range(n_boot)])
+    return {"alpha": float(-b), "alpha_se": float(boots.std(ddof=1)),
+            "alpha_ci95": [float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))],
+            "prefactor": float(np.exp(a)), "n": int(len(s)), "n_widths": int(len(levels))}
+
+
 def _stats(values: list[float]) -> dict[str, Any]:
     v = np.asarray([x for x in values if x is not None], dtype=float)
     if not len(v):
@@ -213,8 +242,10 @@ def _stats(values: list[float]) -> dict[str, Any]:
 def summarise(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """Per (slip, width) statistics and power-law fits of yield and flow stress.
 
-    Returns ``{"per_width": [...], "fits": {slip: {"yield": fit, "flow": fit}}}``; a fit
-    is ``None`` where fewer than two widths have values. Samples that never reached the
+    Returns ``{"per_width": [...], "fits": {slip: {"yield": fit, "flow": fit,
+    "yield_of_means": fit, "flow_of_means": fit}}}`` (:func:`fit_power_law` over samples,
+    :func:`fit_power_law_of_means` over per-width means); a fit is ``None`` where fewer
+    than two widths have values. Samples that never reached the
     0.2 % offset are counted (``n_no_yield``) and left out of the yield fit.
     """
     per_width, fits = [], {}
@@ -232,10 +263,11 @@ def summarise(samples: list[dict[str, Any]]) -> dict[str, Any]:
         fits[slip] = {}
         for name, key in (("yield", "yield_stress_mpa"), ("flow", "flow_stress_mpa")):
             ok = [r for r in rows if r[key] is not None and r[key] > 0]
-            try:
-                fits[slip][name] = fit_power_law([r["width_um"] for r in ok], [r[key] for r in ok])
-            except InvalidParameterError:
-                fits[slip][name] = None
+            for suffix, fit in (("", fit_power_law), ("_of_means", fit_power_law_of_means)):
+                try:
+                    fits[slip][name + suffix] = fit([r["width_um"] for r in ok], [r[key] for r in ok])
+                except InvalidParameterError:
+                    fits[slip][name + suffix] = None
     return {"per_width": per_width, "fits": fits}
 
 
@@ -264,7 +296,12 @@ def plot_size_effect(samples: list[dict[str, Any]], summary: dict[str, Any], out
             if f:
                 xx = np.geomspace(min(ws), max(ws), 50)
                 ax.plot(xx, f["prefactor"] * xx ** -f["alpha"], "-", color=colors.get(slip, "k"),
-                        label=f"{slip} slip: alpha = {f['alpha']:.2f} +- {f['alpha_se']:.2f}")
+                        label=f"{slip} slip, samples: alpha = {f['alpha']:.2f} +- {f['alpha_se']:.2f}")
+            fm = fit.get(name + "_of_means") if fit else None
+            if fm:
+                xx = np.geomspace(min(ws), max(ws), 50)
+                ax.plot(xx, fm["prefactor"] * xx ** -fm["alpha"], "--", color=colors.get(slip, "k"),
+                        label=f"{slip} slip, means (o): alpha = {fm['alpha']:.2f} +- {fm['alpha_se']:.2f}")
         if ws:
             xx = np.geomspace(min(ws), max(ws), 50)
             ref = np.exp(np.mean(np.log([r[key] for r in samples if r[key]])))
@@ -344,6 +381,7 @@ def write_report(work_dir: str | os.PathLike, out_dir: str | os.PathLike, *, wid
             "monotonic compression (defined for every sample, unlike the 0.2 % offset yield stress, which the "
             "strongest small pillars do not reach: see n_no_yield)"),
         "yield_stress_exponent": None if yld is None else yld["alpha"],
+        "size_effect_exponent_of_means": (fits.get("flow_of_means") or {}).get("alpha"),
         "paper_exponent": 0.55,
         "fits": summary["fits"],
         "per_width": summary["per_width"],
@@ -374,13 +412,17 @@ def write_report(work_dir: str | os.PathLike, out_dir: str | os.PathLike, *, wid
             f"| {_fmt(e['yield_stress_mpa'])} | {e['n_no_yield']} | {_fmt(e['flow_stress_mpa'])} "
             f"| {_fmt(e['flow_noise'], 100, 1)} | {_fmt(e['n_at_0.2pct'], digits=1)} "
             f"| {_fmt(e['n_at_1pct'], digits=1)} | {_fmt(e['seconds'])} |")
-    lines += ["", "Fits sigma = A w^-alpha (least squares in log-log over samples; 95 % bootstrap interval):", ""]
+    lines += ["", "Fits sigma = A w^-alpha with 95 % bootstrap intervals: over samples (least squares in "
+              "log-log, i.e. through the geometric means) and over the per-width arithmetic means:", ""]
     for slip, sfits in summary["fits"].items():
         for name, f in sfits.items():
             if f:
                 ci = f["alpha_ci95"]
-                lines.append(f"- {slip} slip, {name}: alpha = {f['alpha']:.3f} +- {f['alpha_se']:.3f} "
-                             f"(95 % CI {ci[0]:.2f} to {ci[1]:.2f}), R^2 = {f['r2']:.2f}, n = {f['n']}")
+                how = "per-width means" if name.endswith("_of_means") else "samples"
+                r2 = f" R^2 = {f['r2']:.2f}," if "r2" in f else ""
+                lines.append(f"- {slip} slip, {name.replace('_of_means', '')} stress, fit over {how}: alpha = "
+                             f"{f['alpha']:.3f} +- {f['alpha_se']:.3f} (95 % CI {ci[0]:.2f} to {ci[1]:.2f}),{r2} "
+                             f"n = {f['n']}")
     lines += ["", f"Figure: `{fig.name}`.", ""]
     tmp = out / "results.md.tmp"
     tmp.write_text("\n".join(lines))
