@@ -224,36 +224,24 @@ Measured 11--140 s per sample (2 workers on a loaded 2-core machine), about 2.5 
 CPU_PRESET = DDDGridPreset(
     name="cpu",
     widths_um=(0.0625, 0.125, 0.25, 0.5),
-    n_samples=2,
+    n_samples=7,
     description=(
-        "4 widths (62.5-500 nm) x 2 slips x 3 priors x 2 samples = 48 simulations, 96 images; "
-        "estimated ~1.2 h on 2 loaded cores (prior 10 % dominates; see the docstring)."
+        "4 widths (62.5-500 nm) x 2 slips x 3 priors x 7 samples = 168 simulations, 336 images (x 2 reference "
+        "modes); about 1.8 h on 2 cores (measured ~15 min per sample index)."
     ),
 )
-"""Every width 0.0625--0.5 um, both slip types, every prior and reload strain, 2 samples each.
+"""Every width 0.0625--0.5 um, both slip types, every prior and reload strain, 7 samples each.
 
-Sample count chosen from timings of single samples, two simulations running side by
-side on this shared 2-core machine under load (load average 4--7), reload to 1 % with
-snapshots at 0.1 % and 1 %; seconds per sample (``a`` = simulator of commit 540ff36,
-``b`` = commit 5885813 with cluster sub-cycling, 1.6--9x faster at prior 10 %):
-
-=========  ====================  ================  ==========================================
-width um   prior 0.1 %           prior 1 %         prior 10 %
-=========  ====================  ================  ==========================================
-0.0625     a: 4--140 (6), mean   a: 480; b: 11     b: ~1000 (extrapolated from 17 % of steps);
-           52                                      a: ~1600--2200
-0.125      a: 10                 a: 15, 78         a: 179; b: ~500 (extrapolated from 34 %)
-0.25       a: 15                 a: 26             a: 70, 177
-0.5        a: 32                 a: 40             b: 163 (a: > 1400)
-=========  ====================  ================  ==========================================
-
-Cost is heavy-tailed and varies several-fold between seeds: source-starved small pillars
-and the 10 % prior (20 000 load steps) dominate. One sample of every (width, slip,
-prior) is about 2 x 2100 = 4200 core-seconds with the current simulator, i.e. ~35 min
-on 2 workers (the 10 % jobs of each round run first): 2 samples ~1.2 h, 3 samples ~1.75 h
-(too close to 2 h for an estimate good to a factor of ~1.5), ten samples ~6 h. For more
-samples within 2 h drop the 10 % prior (``--priors 0.1,1``: ~8 min per sample index, so
-``--samples 10`` ~1.3 h) or use a cluster. Not run in full here.
+Sample count chosen from the measured cost of complete rounds (one sample of each of the
+24 (width, slip, prior) cells) of the run committed under ``benchmarks/ddd/cpu-profiles``
+(simulator of commit 1195964, two simulations side by side on the 2-core machine):
+1600--2100 core-seconds per round, i.e. 14--18 minutes on 2 workers, so 7 samples take
+about 1.8 h and 10 samples about 2.6 h (``--samples 10``). The 10 % prior is ~90 % of the
+cost; one cell alone, 62.5 nm / two slip / 10 %, takes ~700 s per sample (source-starved
+pillars at ~1 GPa whose lone dislocation bounces off a clamped end every step, see
+``benchmarks/ddd/speed.md``). Per-cell times: ``benchmarks/ddd/cpu_dataset.md``. For
+more samples within 2 h drop the 10 % prior (``--priors 0.1,1``: ~2 min per sample index)
+or use a cluster.
 """
 
 PAPER_PRESET = DDDGridPreset(
