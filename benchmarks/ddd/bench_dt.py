@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def run_one(params: dict, out_path: str) -> dict:
-    """Job: one sample at one time step; writes nothing but the runner's summary (tiny .npy)."""
+    """Job: one sample at one time step; writes its (strain, stress) curve as a .npy, returns the measures."""
     from microdl.simulate.ddd import PillarConfig
     from microdl.simulate.ddd.protocol import simulate_loading
 

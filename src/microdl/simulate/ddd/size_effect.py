@@ -146,7 +146,11 @@ def run_size_effect(out_dir: str | os.PathLike, widths_um: Sequence[float], slip
 
 
 def load_samples(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """Summaries of the finished samples in ``out_dir`` (the runner's ``<key>.json``), sorted."""
+    """Summaries of the finished samples in ``out_dir`` (the runner's ``<key>.json``), sorted.
+
+    Reads every finished sample file, not only the keys of the last run's manifest, so a
+    report over a subset of widths still sees samples made by earlier, larger runs.
+    """
     out = Path(out_dir)
     if not out.is_dir():
         raise DataFileError(f"no such folder: {out}")
