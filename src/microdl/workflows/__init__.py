@@ -1,0 +1,1 @@
+"""End-to-end jobs that commands run: demos, benchmarks, dataset builds, studies."""
