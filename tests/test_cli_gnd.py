@@ -9,7 +9,7 @@ import torch
 
 from microdl.cli import main
 from microdl.models import create_model
-from microdl.train.gnd import export_gnd_model
+from microdl.models.gnd_io import export_gnd_model
 
 
 @pytest.fixture

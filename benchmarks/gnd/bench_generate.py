@@ -21,32 +21,31 @@ from pathlib import Path
 
 import numpy as np
 
+from microdl.analysis import plots
+from microdl.data.gnd import generate_windows
 from microdl.provenance import environment
 from microdl.simulate.gnd_lines import (
     PAPER_SPLITS,
     GNDLineConfig,
     density_per_pixel_length,
     generate_map,
-    generate_windows,
 )
 
 HERE = Path(__file__).resolve().parent
 
 
 def _figure(path: Path, config: GNDLineConfig, seed: int, n_lines: int) -> dict:
-    import matplotlib
+    from matplotlib import colormaps
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    tab10 = colormaps["tab10"]
     m = generate_map(n_lines, config=config, rng=seed)
     g = config.grid_pixels
-    fig, ax = plt.subplots(figsize=(9, 9))
+    fig, ax = plots.figure(size=(9, 9), dpi=110)
     im = ax.imshow(m.gnd[..., 2], origin="lower", extent=(0, g, 0, g), cmap="Greys",
                    vmin=0, vmax=float(np.percentile(m.gnd[..., 2], 99)) or 1.0)
     for k, line in enumerate(m.lines):
-        ax.plot(line[:, 0], line[:, 1], lw=1.2, color=plt.cm.tab10(k % 10))
-        ax.plot(*line[0], "o", ms=4, color=plt.cm.tab10(k % 10))
+        ax.plot(line[:, 0], line[:, 1], lw=1.2, color=tab10(k % 10))
+        ax.plot(*line[0], "o", ms=4, color=tab10(k % 10))
     yy, xx = np.mgrid[0:g, 0:g] + 0.5
     scale = density_per_pixel_length(config.pixel_size_um, config.plane_thickness_m)
     ax.quiver(xx, yy, m.gnd[..., 0] / scale, m.gnd[..., 1] / scale, color="tab:red",
@@ -63,8 +62,7 @@ def _figure(path: Path, config: GNDLineConfig, seed: int, n_lines: int) -> dict:
     ax.set_title(f"{n_lines} lines (seed {seed}); grey: |rho_GND|, red: rho_GND (x = screw, "
                  f"y = edge), blue: N; dots: line starts", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.046, label="|rho_GND| (m^-2)")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    plots.save(fig, path, dpi=110)
     return {"n_lines": n_lines, "seed": seed}
 
 

@@ -5,7 +5,7 @@ import pytest
 from microdl.data.catalog import Catalog
 from microdl.data.gnd_dataset import load_gnd_dataset, make_gnd_dataset, window_statistics
 from microdl.exceptions import DataFileError, InvalidParameterError
-from microdl.simulate.gnd_lines import GNDWindows
+from microdl.data.gnd import GNDWindows
 
 
 def test_make_dataset_writes_arrays_provenance_and_catalog(tmp_path):
@@ -46,3 +46,64 @@ def test_errors(tmp_path):
         f["gnd"] = np.zeros((2, 7, 7, 3))
     with pytest.raises(DataFileError, match="lacks"):
         load_gnd_dataset(tmp_path / "bad.h5")
+
+
+# ------------------------------------------------------------------ the GNDWindows contract
+
+def _ok(n=4):
+    return np.ones((n, 7, 7, 3), np.float32), np.full(n, 1e15), np.arange(n) % 5 + 1
+
+
+@pytest.mark.parametrize("change, err, words", [
+    (lambda g, r, n: (g[:, :5], r, n), "ShapeError", "(n, 7, 7, 3)"),
+    (lambda g, r, n: (np.where(g > 0, np.nan, g), r, n), "NonFiniteError", "gnd must be finite"),
+    (lambda g, r, n: (g, -r, n), "InvalidParameterError", "rho_t must be >= 0"),
+    (lambda g, r, n: (g, r[:2], n), "ShapeError", "same length"),
+    (lambda g, r, n: (g, r, n + 5), "InvalidParameterError", "n_lines must be in [1, 5]"),
+    (lambda g, r, n: (g, r, n.astype(float)), "InvalidParameterError", "integers"),
+])
+def test_gnd_windows_validation_errors(change, err, words):
+    import microdl.exceptions as exc
+
+    with pytest.raises(getattr(exc, err)) as info:
+        GNDWindows(*change(*_ok()))
+    assert words in str(info.value) and "\n" not in str(info.value)
+
+
+def test_gnd_windows_subset_tensors_and_dtypes():
+    g, r, n = _ok(6)
+    w = GNDWindows(g.astype(np.float64), r, n.astype(np.int32))
+    assert w.gnd.dtype == np.float32 and w.rho_t.dtype == np.float64 and w.n_lines.dtype == np.int64
+    sub = w.subset(np.array([0, 2]))
+    assert len(sub) == 2 and sub.n_lines.tolist() == [1, 3]
+    x, rho, lines = w.to_tensors()[0]
+    assert tuple(x.shape) == (3, 7, 7) and lines.item() == 1
+
+
+def test_make_dataset_checks_before_generating_and_locks(tmp_path):
+    from microdl.io._atomic import acquire_lock
+
+    (tmp_path / "folder.h5").mkdir()
+    with pytest.raises(DataFileError, match="folder"):
+        make_gnd_dataset(tmp_path / "folder.h5", 5, seed=0, progress=False)
+    out = tmp_path / "x.h5"
+    holder = acquire_lock(out, folder=False)
+    try:
+        with pytest.raises(InvalidParameterError, match="in use"):
+            make_gnd_dataset(out, 5, seed=0, progress=False)
+    finally:
+        holder.release()
+    assert not out.exists()
+    bad_catalog = tmp_path / "afile"
+    bad_catalog.write_text("x")
+    with pytest.raises(DataFileError):
+        make_gnd_dataset(out, 5, seed=0, progress=False, catalog=Catalog(bad_catalog / "c.sqlite"))
+    assert not out.exists()
+
+
+def test_load_rejects_labels_outside_the_contract(tmp_path):
+    g, r, n = _ok()
+    with h5py.File(tmp_path / "w.h5", "w") as f:
+        f["gnd"], f["rho_t"], f["n_lines"] = g, r, n + 7
+    with pytest.raises(DataFileError, match="n_lines"):
+        load_gnd_dataset(tmp_path / "w.h5")

@@ -7,17 +7,18 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
+from microdl.data.gnd import GNDWindows, generate_windows
 from microdl.exceptions import InvalidParameterError, ShapeError
 from microdl.simulate import _gnd_kernels as kern
 from microdl.simulate.gnd_lines import (
     PAPER_SPLITS,
     GNDLineConfig,
-    _generate_windows_traced,
+    _sample_windows_traced,
     _training_map,
     density_per_pixel_length,
     generate_map,
-    generate_windows,
     pixel_densities,
+    sample_windows,
 )
 
 S_UM = 3 / 7
@@ -188,7 +189,8 @@ def test_map_shapes_dtypes_and_larger_grid():
 
 @pytest.fixture(scope="module")
 def traced():
-    return _generate_windows_traced(300, GNDLineConfig(), 5, False)
+    arrays, origin, root = _sample_windows_traced(300, GNDLineConfig(), 5, False)
+    return GNDWindows(*arrays), origin, root
 
 
 def test_windows_balanced_and_typed(traced):
@@ -220,6 +222,28 @@ def test_same_seed_same_arrays_and_different_seed_differs():
     for name in ("gnd", "rho_t", "n_lines"):
         assert np.array_equal(getattr(a, name), getattr(b, name))
     assert not np.array_equal(a.rho_t, c.rho_t)
+
+
+def test_same_arrays_as_before_the_restructure():
+    """sha256 of generate_windows(20, rng=0) recorded with the code before issue 8."""
+    import hashlib
+
+    w = generate_windows(20, rng=0)
+    want = {"gnd": "b6d85b7a8999053b0b12d88adfac9e2367e6d14560cfff2cd44c60eff99d8497",
+            "rho_t": "b3a42c3ef3c47ec1c35850a611fe04f06673989d03d24f4df464f43cdeff0b90",
+            "n_lines": "e241d889cb5a109fe68d24866061ff79086dbb189de12e6a27e983b3be5f3880"}
+    for name, digest in want.items():
+        assert hashlib.sha256(np.ascontiguousarray(getattr(w, name)).tobytes()).hexdigest() == digest
+    raw = sample_windows(20, rng=0)
+    for a, name in zip(raw, ("gnd", "rho_t", "n_lines"), strict=True):
+        assert np.array_equal(a, getattr(w, name))
+
+
+def test_windows_outside_the_contract_are_refused():
+    with pytest.raises(InvalidParameterError, match="window"):
+        generate_windows(2, config=GNDLineConfig(window=5), rng=0)
+    gnd, _, _ = sample_windows(2, config=GNDLineConfig(window=5), rng=0)
+    assert gnd.shape == (10, 5, 5, 3)
 
 
 def test_result_does_not_depend_on_thread_count():

@@ -13,15 +13,11 @@ import torch
 
 from microdl.analysis.gnd import predict_windows
 from microdl.exceptions import DataFileError, InvalidParameterError, UnknownNameError
-from microdl.train.gnd import (
-    GNDArrays,
-    GNDDataModule,
-    GNDTask,
-    GNDTrainConfig,
-    fit_gnd,
-    load_gnd_arrays,
-    load_gnd_model,
-)
+from microdl.data.gnd import GNDDataModule
+from microdl.data.gnd import GNDWindows as GNDArrays
+from microdl.data.gnd_dataset import load_gnd_dataset as load_gnd_arrays
+from microdl.models.gnd_io import load_gnd_model
+from microdl.train.tasks.gnd import GNDTask, GNDTrainConfig, fit_gnd
 
 
 def _cfg(**kw):
@@ -82,7 +78,7 @@ def test_hdf5_source_and_limit(tmp_path, synth):
     assert x.shape == (8, 3, 7, 7) and rho.shape == (8,) and n.dtype == torch.int64
     with h5py.File(tmp_path / "bad.h5", "w") as fh:
         fh["gnd"] = d["gnd"]
-    with pytest.raises(DataFileError, match="rho_t"):
+    with pytest.raises(DataFileError, match="rho_t"):  # the file lacks it
         load_gnd_arrays(tmp_path / "bad.h5")
     with pytest.raises(DataFileError):
         load_gnd_arrays(tmp_path / "missing.h5")
@@ -128,7 +124,7 @@ DDP_SCRIPT = textwrap.dedent(
     """
     import json, sys
     import numpy as np
-    from microdl.train.gnd import GNDTrainConfig, fit_gnd
+    from microdl.train.tasks.gnd import GNDTrainConfig, fit_gnd
 
     if __name__ == "__main__":
         data = np.load(sys.argv[1])

@@ -5,7 +5,7 @@
 * :func:`predict_windows` - batched inference on ``(n, 7, 7, 3)`` windows;
 * :func:`evaluate_gnd` - :func:`predict_windows` + :func:`gnd_metrics` (+ figures);
 * :func:`predict_map` - a prediction for every pixel of an ``H x W`` GND map;
-* :func:`plot_rho_scatter`, :func:`plot_confusion` - PNG figures.
+* :func:`plot_rho_scatter`, :func:`plot_confusion` - PNG figures (from :mod:`microdl.analysis.gnd_figures`).
 
 Densities are in m^-2 throughout.
 
@@ -27,7 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from microdl.exceptions import InvalidParameterError, NonFiniteError, ShapeError
-from microdl.models.zhang2019 import N_CLASSES, WINDOW, target_to_rho, windows_to_tensor
+from microdl.data.gnd import N_CLASSES, WINDOW, windows_to_tensor
+from microdl.analysis.gnd_figures import plot_confusion, plot_rho_scatter
+from microdl.models.zhang2019 import target_to_rho
 
 __all__ = [
     "WindowPredictions",
@@ -194,7 +196,7 @@ def predict_windows(model: nn.Module, gnd: np.ndarray, batch_size: int = 4096,
     Parameters
     ----------
     model
-        A GND model (e.g. from :func:`microdl.train.gnd.load_gnd_model`).
+        A GND model (e.g. from :func:`microdl.models.gnd_io.load_gnd_model`).
     gnd
         ``(n, 7, 7, 3)`` windows in m^-2, channels ``[screw, edge, |rho_GND|]``.
     batch_size
@@ -253,10 +255,10 @@ def evaluate_gnd(
     if figures_dir is not None:
         figures_dir = Path(figures_dir)
         result["figures"] = {
-            "rho_scatter": str(plot_rho_scatter(rho_t, pred.rho_t,
-                                                figures_dir / "rho_scatter.png")),
-            "n_confusion": str(plot_confusion(result["confusion"],
-                                              figures_dir / "n_confusion.png")),
+            "rho_scatter": str(plot_rho_scatter(rho_t, pred.rho_t, figures_dir / "rho_scatter.png")),
+            "n_confusion": str(plot_confusion(result["confusion"], figures_dir / "n_confusion.png",
+                                              class_names=[str(k) for k in range(1, N_CLASSES + 1)],
+                                              label="N")),
         }
     return result
 
@@ -383,78 +385,3 @@ def predict_map(
         n_full[_HALF:h - _HALF, _HALF:w - _HALF] = n
         return MapPredictions(rho_full, n_full)
     return MapPredictions(rho, n)
-
-
-def plot_rho_scatter(rho_true: np.ndarray, rho_pred: np.ndarray,
-                     path: str | os.PathLike, *, title: str | None = None) -> Path:
-    """Predicted vs true rho_t on log-log axes with the line y = x; writes a PNG.
-
-    Non-positive predictions cannot be drawn on log axes and are counted in the
-    title instead.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    t = np.asarray(rho_true, dtype=np.float64)
-    p = np.asarray(rho_pred, dtype=np.float64)
-    ok = (t > 0) & (p > 0)
-    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=120)
-    ax.scatter(t[ok], p[ok], s=3, alpha=0.3, lw=0)
-    if ok.any():
-        lo = min(t[ok].min(), p[ok].min())
-        hi = max(t[ok].max(), p[ok].max())
-        ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
-        ax.legend(loc="upper left")
-    else:  # nothing drawable; keep a sensible empty log-log frame
-        ax.set_xlim(1e12, 1e17)
-        ax.set_ylim(1e12, 1e17)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(r"true $\rho_t$ (m$^{-2}$)")
-    ax.set_ylabel(r"predicted $\rho_t$ (m$^{-2}$)")
-    text = title or "total density"
-    if (~ok).any():
-        text += f" ({int((~ok).sum())} non-positive not shown)"
-    ax.set_title(text, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
-def plot_confusion(confusion: list[list[int]] | np.ndarray, path: str | os.PathLike,
-                   *, title: str | None = None) -> Path:
-    """Confusion matrix of N (rows true, columns predicted, row-normalised colour); PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    conf = np.asarray(confusion, dtype=np.int64)
-    if conf.ndim != 2 or conf.shape[0] != conf.shape[1]:
-        raise ShapeError(f"confusion must be a square matrix, got shape {conf.shape}")
-    k = conf.shape[0]
-    frac = conf / np.maximum(conf.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(4.5, 4), dpi=120)
-    im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
-    for i in range(k):
-        for j in range(k):
-            ax.text(j, i, str(conf[i, j]), ha="center", va="center", fontsize=8,
-                    color="white" if frac[i, j] > 0.5 else "black")
-    ax.set_xticks(range(k), [str(i + 1) for i in range(k)])
-    ax.set_yticks(range(k), [str(i + 1) for i in range(k)])
-    ax.set_xlabel("predicted N")
-    ax.set_ylabel("true N")
-    acc = np.trace(conf) / max(conf.sum(), 1)
-    ax.set_title(title or f"N accuracy {acc:.1%}", fontsize=9)
-    fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of true N")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path

@@ -1,11 +1,60 @@
-"""Figures for whole-map predictions of total dislocation density."""
+"""Figures of total density from GND maps: true vs predicted rho_t, N confusion, whole maps.
+
+Built on :mod:`microdl.analysis.plots` (Figure objects without pyplot, atomic
+writes); the GND labels (class names, axis words) are arguments.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from microdl.analysis import plots
+
+__all__ = ["plot_rho_scatter", "plot_confusion", "plot_map_prediction"]
+
+_RHO = r"$\rho_t$ (m$^{-2}$)"
+
+
+def plot_rho_scatter(rho_true: np.ndarray, rho_pred: np.ndarray, path: str | os.PathLike, *,
+                     title: str | None = None, quantity: str = _RHO) -> Path:
+    """Predicted vs true rho_t (m^-2) on log-log axes with the line y = x; writes a PNG.
+
+    Non-positive predictions cannot be drawn on log axes and are counted in the
+    title instead. ``quantity`` is the axis label after "true" / "predicted".
+    """
+    fig, ax = plots.figure(size=(4.5, 4.5), dpi=120)
+    plots.scatter_true_pred(ax, rho_true, rho_pred, xlabel=f"true {quantity}", ylabel=f"predicted {quantity}",
+                            log=True, title=title or "total density")
+    return plots.save(fig, path)
+
+
+def plot_confusion(confusion: Sequence[Sequence[int]] | np.ndarray, path: str | os.PathLike, *,
+                   class_names: Sequence[str], label: str, title: str | None = None) -> Path:
+    """Confusion matrix of a class label (rows true, columns predicted, row-normalised colour); PNG.
+
+    Parameters
+    ----------
+    confusion
+        ``(k, k)`` counts.
+    path
+        PNG file to write.
+    class_names
+        ``k`` tick labels, e.g. ``["1", ..., "5"]`` for the line count N.
+    label
+        Name of the label on the axes and in the default title (e.g. ``"N"``).
+    title
+        Title; default ``"<label> accuracy <trace / total>"``.
+    """
+    conf = np.asarray(confusion, dtype=np.int64)
+    fig, ax = plots.figure(size=(4.5, 4), dpi=120)
+    acc = np.trace(conf) / max(conf.sum(), 1) if conf.ndim == 2 else 0.0
+    plots.confusion_matrix(ax, conf, class_names=class_names, xlabel=f"predicted {label}",
+                           ylabel=f"true {label}", title=title or f"{label} accuracy {acc:.1%}")
+    return plots.save(fig, path)
 
 
 def plot_map_prediction(
@@ -32,15 +81,11 @@ def plot_map_prediction(
     truth_rho_t, truth_n_lines
         Optional ground truth (e.g. for generated maps), shown in a second row.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm
 
     has_truth = truth_rho_t is not None
     nrows = 2 if has_truth else 1
-    fig, axes = plt.subplots(nrows, 3, figsize=(13, 4.2 * nrows), squeeze=False)
+    fig, axes = plots.figure(nrows, 3, size=(13, 4.2 * nrows), dpi=110, squeeze=False)
     mag = np.hypot(gnd_map[..., 0], gnd_map[..., 1])
     positive = rho_t[rho_t > 0]
     lo = float(np.percentile(positive, 1)) if positive.size else 1e13
@@ -89,9 +134,4 @@ def plot_map_prediction(
         ax.set_yticks([])
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return plots.save(fig, path, dpi=110)

@@ -21,6 +21,28 @@ def _positive(name: str, value: int | float) -> None:
         raise InvalidParameterError(f"{name} must be > 0, got {value}")
 
 
+def _devices(value: str) -> int | str:
+    if value == "auto":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        raise InvalidParameterError(f"--devices must be an integer >= 1 or 'auto', got {value!r}")
+    return int(value)
+
+
+def _device(value: str) -> str | None:
+    """``--device``: None for auto, else a torch device string (checked)."""
+    if value == "auto":
+        return None
+    import torch
+
+    try:
+        torch.device(value)
+    except (RuntimeError, TypeError, ValueError):
+        raise InvalidParameterError(
+            f"--device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {value!r}") from None
+    return value
+
+
 @app.command()
 def generate(
     out: Path = typer.Option(..., "--out", help="Output HDF5 file."),
@@ -32,7 +54,9 @@ def generate(
     """Generate balanced 7 x 7 GND windows with their true rho_t and N labels."""
     _positive("--per-class", per_class)
     from microdl.data.gnd_dataset import make_gnd_dataset
+    from microdl.io._atomic import check_output_file
 
+    check_output_file(out, option="--out")
     stats = make_gnd_dataset(out, per_class, seed=seed, progress=progress, reuse=False)
     human = (
         f"wrote {stats['n_windows']} windows to {stats['path']} "
@@ -65,19 +89,19 @@ def train(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Train a ConvNet; an interrupted run resumes from its last checkpoint when rerun."""
-    from microdl.data.gnd_dataset import load_gnd_dataset
-    from microdl.train.gnd import GNDTrainConfig, fit_gnd
+    from microdl.io._atomic import check_output_folder
+    from microdl.train.tasks.gnd import GNDTrainConfig, fit_gnd
 
-    dev: int | str = int(devices) if devices.isdigit() else devices
     cfg = GNDTrainConfig(model=model, ratio=ratio, reg=reg, lr=lr, batch_size=batch_size,
                          max_epochs=epochs, patience=patience, seed=seed, accelerator=accelerator,
-                         devices=dev, num_nodes=num_nodes, strategy=strategy)
-    tr, va = load_gnd_dataset(train_path), load_gnd_dataset(val_path)
+                         devices=_devices(devices), num_nodes=num_nodes, strategy=strategy)
+    cfg.trainer_config().check_devices()  # before reading data: --devices 99 on a CPU fails at once
+    check_output_folder(out, option="--out")
     t0 = time.perf_counter()
-    result = fit_gnd(cfg, tr, va, out, resume=True, progress=progress)
-    result = dict(result)
+    result = dict(fit_gnd(cfg, train_path, val_path, out, resume=True, progress=progress))
+    id_file = out / "catalog_id"
     result.update(run_dir=str(out), seconds=time.perf_counter() - t0,
-                  id=(out / "catalog_id").read_text().strip() if (out / "catalog_id").is_file() else None)
+                  id=id_file.read_text().strip() if id_file.is_file() else None)
     report(result, as_json=as_json)
 
 
@@ -93,14 +117,15 @@ def evaluate(
     """MAPE of rho_t, N accuracy and confusion matrix on labelled windows."""
     from microdl.analysis.gnd import evaluate_gnd
     from microdl.data.gnd_dataset import load_gnd_dataset
-    from microdl.pretrained import resolve_model_path
     from microdl.models.gnd_io import load_gnd_model
+    from microdl.models.pretrained import resolve_model_path
 
     _positive("--batch-size", batch_size)
-    net = load_gnd_model(resolve_model_path(model), device=None if device == "auto" else device)
+    dev = _device(device)
+    net = load_gnd_model(resolve_model_path(model), device=dev)
     ds = load_gnd_dataset(data)
-    metrics = evaluate_gnd(net, ds.gnd, ds.rho_t, ds.n_lines, batch_size=batch_size,
-                           device=None if device == "auto" else device, figures_dir=out)
+    metrics = evaluate_gnd(net, ds.gnd, ds.rho_t, ds.n_lines, batch_size=batch_size, device=dev,
+                           figures_dir=out)
     report(metrics, as_json=as_json)
 
 
@@ -118,37 +143,13 @@ def predict(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Predict rho_t and N for every pixel of a whole GND map."""
-    import numpy as np
-
-    from microdl.io.arrays import check_map, read_array
-    from microdl.pretrained import resolve_model_path
+    from microdl.workflows.gnd_predict import predict_map_files
 
     _positive("--batch-size", batch_size)
-    gnd_map = check_map(read_array(map_path, key=key), channels=2, name=f"GND map {map_path}")
-    model_path = resolve_model_path(model)
-    from microdl.analysis.gnd import predict_map
-    from microdl.models.gnd_io import load_gnd_model
-
-    dev = None if device == "auto" else device
-    net = load_gnd_model(model_path, device=dev)
-    t0 = time.perf_counter()
-    rho_t, n_lines = predict_map(net, gnd_map, border=border, batch_size=batch_size, device=dev)
-    seconds = time.perf_counter() - t0
-    out.mkdir(parents=True, exist_ok=True)
-    np.save(out / "rho_t.npy", rho_t)
-    np.save(out / "n_lines.npy", n_lines)
-    files = {"rho_t": str(out / "rho_t.npy"), "n_lines": str(out / "n_lines.npy")}
-    if figure:
-        from microdl.analysis.gnd_figures import plot_map_prediction
-
-        files["figure"] = str(plot_map_prediction(gnd_map, rho_t, n_lines, out / "prediction.png",
-                                                  title=f"{map_path.name}: zhang2019-gnd"))
-    result = {
-        "shape": list(rho_t.shape), "border": border, "seconds": seconds,
-        "rho_t_mean_per_m2": float(rho_t.mean()), "rho_gnd_mean_per_m2": float(np.hypot(*gnd_map.transpose(2, 0, 1)).mean()),
-        "n_lines_mean": float(n_lines.mean()), "files": files,
-    }
-    human = (f"{rho_t.shape[0]} x {rho_t.shape[1]} map in {seconds:.2f} s: mean rho_t = "
+    result = predict_map_files(map_path, out, model=model, key=key, border=border, batch_size=batch_size,
+                               device=_device(device), figure=figure)
+    rho_t_shape = result["shape"]
+    human = (f"{rho_t_shape[0]} x {rho_t_shape[1]} map in {result['seconds']:.2f} s: mean rho_t = "
              f"{result['rho_t_mean_per_m2']:.3g} m^-2 (mean |rho_GND| {result['rho_gnd_mean_per_m2']:.3g}); "
              f"files in {out}")
     report(result, as_json=as_json, human=human)
@@ -169,23 +170,13 @@ def benchmark(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Reproduce Table 1 (ratio x MSE/MSLE) and the centre-pixel baseline; resumable."""
-    from microdl.analysis.gnd_benchmark import get_preset, run_gnd_benchmark
-    from microdl.data.catalog import Catalog
+    from microdl.workflows.gnd_benchmark import get_preset, run_gnd_benchmark
 
     p = get_preset(preset)  # fails fast on an unknown name
     if workers < 0:
         raise InvalidParameterError(f"--workers must be >= 0, got {workers}")
-    if workers == 0:
-        import os
-
-        import torch
-
-        workers = 1 if torch.cuda.is_available() else max(1, os.cpu_count() or 1)
-    dev: int | str = int(devices) if devices.isdigit() else devices
-    results = run_gnd_benchmark(p, out, work, progress=progress, accelerator=accelerator, devices=dev,
-                                num_nodes=num_nodes, workers=workers)
-    Catalog().record("run", f"benchmark:gnd:{preset}", config=results["preset"], seed=p.seed, path=out,
-                     metrics={"configs": results["configs"], "baseline": results["baseline_centre_pixel"]})
+    results = run_gnd_benchmark(p, out, work, progress=progress, accelerator=accelerator,
+                                devices=_devices(devices), num_nodes=num_nodes, workers=workers)
     if as_json:
         report(results, as_json=True)
     else:
@@ -200,7 +191,7 @@ def demo(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """End to end in a few minutes: generate, train briefly, evaluate, predict a whole map."""
-    from microdl.analysis.gnd_demo import run_demo
+    from microdl.workflows.gnd_demo import run_demo
 
     result = run_demo(out, seed=seed, progress=progress, log=info)
     human = "\n".join([f"{k}: {v}" for k, v in result["summary"].items()] +

@@ -8,25 +8,13 @@ from microdl.cli._common import JSON_OPTION, report
 
 app = typer.Typer(help="Models in the registry and their parameter counts.", no_args_is_help=True)
 
-#: Parameter counts the source papers print, for comparison.
-PAPER_COUNTS = {"zhang2019-gnd": 343_434}
-
 
 @app.command("list")
 def list_(as_json: bool = JSON_OPTION) -> None:
     """List registered models with trainable parameter counts (and the paper's, where given)."""
-    from microdl.models import count_parameters, create_model, list_models
-    from microdl.pretrained import ALIASES, shipped_info
+    from microdl.models.summary import model_table
 
-    rows = []
-    for name in list_models():
-        model = create_model(name)
-        rows.append({"name": name, "parameters": count_parameters(model),
-                     "parameters_keras_convention": count_parameters(model, convention="keras"),
-                     "paper_parameters": PAPER_COUNTS.get(name),
-                     "summary": (type(model).__doc__ or "").strip().splitlines()[0],
-                     "default": ALIASES["default"] == name,
-                     "shipped_test_metrics": shipped_info(name).get("test_metrics")})
+    rows = model_table()
     lines = [f"{'model':16} {'parameters':>11} {'paper':>9}  {'shipped (test MAPE / N acc.)':28}  description"]
     for r in rows:
         paper = f"{r['paper_parameters']:,}" if r["paper_parameters"] else "-"

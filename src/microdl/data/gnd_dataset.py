@@ -3,6 +3,7 @@
 A dataset file is HDF5 holding ``gnd`` (n, 7, 7, 3) float32 in m^-2 with channels
 [screw, edge, |rho_GND|], ``rho_t`` (n,) float64 in m^-2 and ``n_lines`` (n,)
 int64, plus attributes ``config``, ``seed``, ``environment`` and ``stats``.
+Files are read back as the validated :class:`microdl.data.gnd.GNDWindows`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from typing import Any
 import numpy as np
 
 from microdl.data.catalog import Catalog
+from microdl.data.gnd import GNDWindows, generate_windows
 from microdl.exceptions import DataFileError, InvalidParameterError
+from microdl.io._atomic import acquire_lock, check_output_file
 from microdl.io.arrays import read_h5, write_h5
 from microdl.provenance import environment, sha256_file
-from microdl.simulate.gnd_lines import GNDLineConfig, GNDWindows, generate_windows
+from microdl.simulate.gnd_lines import GNDLineConfig
 
 ARRAY_NAMES = ("gnd", "rho_t", "n_lines")
 
@@ -66,7 +69,8 @@ def make_gnd_dataset(
     Parameters
     ----------
     path
-        Output HDF5 file (written atomically).
+        Output HDF5 file (written atomically, locked while this call runs: a
+        second writer to the same file gets an error).
     n_per_class
         Windows per class N (balanced over ``config.n_min..config.n_max``).
     seed
@@ -76,7 +80,8 @@ def make_gnd_dataset(
     progress
         Show a progress bar on stderr.
     catalog
-        Where to record the dataset; the default catalog if ``None``.
+        Where to record the dataset (after the file is written); the default
+        catalog if ``None``. It is checked to be writable before generating.
     reuse
         If ``path`` already holds a dataset made with the same config, seed and
         size, return its summary instead of generating again.
@@ -86,12 +91,31 @@ def make_gnd_dataset(
     dict
         Statistics (see :func:`window_statistics`), ``windows_per_second``,
         ``seconds``, ``path``, ``checksum`` (SHA-256) and the catalog ``id``.
+
+    Raises
+    ------
+    InvalidParameterError
+        For ``n_per_class < 1``, or when another process is writing ``path``.
+    DataFileError
+        If ``path`` cannot be written or the catalog cannot be written (both
+        checked before generating).
     """
-    if n_per_class < 1:
-        raise InvalidParameterError(f"n_per_class must be >= 1, got {n_per_class}")
+    if isinstance(n_per_class, bool) or not isinstance(n_per_class, (int, np.integer)) or n_per_class < 1:
+        raise InvalidParameterError(f"n_per_class must be an integer >= 1, got {n_per_class!r}")
     config = config or GNDLineConfig()
-    path = Path(path)
-    cfg = {"generator": "gnd-lines", "n_per_class": int(n_per_class), **asdict(config)}
+    path = check_output_file(path, option="path")
+    catalog = catalog if catalog is not None else Catalog()
+    catalog.check_writable()
+    lock = acquire_lock(path, folder=False, what=f"output file {str(path)!r}")
+    try:
+        return _make(path, int(n_per_class), seed, config, progress, catalog, reuse)
+    finally:
+        lock.release()
+
+
+def _make(path: Path, n_per_class: int, seed: int, config: GNDLineConfig, progress: bool, catalog: Catalog,
+          reuse: bool) -> dict[str, Any]:
+    cfg = {"generator": "gnd-lines", "n_per_class": n_per_class, **asdict(config)}
     if reuse and path.exists():
         try:
             _, attrs = read_h5(path, names=[])
@@ -112,7 +136,7 @@ def make_gnd_dataset(
         {"config": cfg, "seed": seed, "environment": environment(), "stats": stats},
     )
     checksum = sha256_file(path)
-    entry = (catalog or Catalog()).record(
+    entry = catalog.record(
         "dataset", "gnd-lines", config=cfg, seed=seed, path=path, checksum=checksum, metrics=stats
     )
     stats.update(path=str(path), checksum=checksum, id=entry)
@@ -120,12 +144,21 @@ def make_gnd_dataset(
 
 
 def load_gnd_dataset(path: str | os.PathLike) -> GNDWindows:
-    """Read a dataset written by :func:`make_gnd_dataset` (or any HDF5 with the same arrays)."""
+    """Read a dataset written by :func:`make_gnd_dataset` (or any HDF5 with the same arrays).
+
+    Raises
+    ------
+    DataFileError
+        If the file is missing, lacks a dataset, or its arrays break the
+        :class:`~microdl.data.gnd.GNDWindows` contract (the message says how).
+    """
     arrays, _ = read_h5(path, names=list(ARRAY_NAMES))
     gnd = arrays["gnd"]
     if gnd.ndim != 4 or gnd.shape[-1] != 3:
         raise DataFileError(f"{path}: 'gnd' must have shape (n, 7, 7, 3), got {gnd.shape}")
     if not (len(arrays["rho_t"]) == len(arrays["n_lines"]) == len(gnd)):
         raise DataFileError(f"{path}: gnd, rho_t and n_lines have different lengths")
-    return GNDWindows(gnd=gnd.astype(np.float32, copy=False), rho_t=arrays["rho_t"].astype(np.float64),
-                      n_lines=arrays["n_lines"].astype(np.int64))
+    try:
+        return GNDWindows(gnd=gnd, rho_t=arrays["rho_t"], n_lines=arrays["n_lines"])
+    except InvalidParameterError as exc:
+        raise DataFileError(f"{path}: {exc}") from None

@@ -30,7 +30,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.utils.validation import check_is_fitted
 
 from microdl.exceptions import InvalidParameterError, NonFiniteError, ShapeError
-from microdl.models.zhang2019 import N_CLASSES, WINDOW, check_gnd_windows
+from microdl.data.gnd import N_CLASSES, WINDOW, check_gnd_windows
 
 __all__ = ["CentrePixel", "CentrePixelBaseline", "centre_pixel"]
 

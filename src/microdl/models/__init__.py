@@ -3,10 +3,12 @@
 from microdl.models import gnd_fcn as _gnd_fcn  # noqa: F401  (registers presets)
 from microdl.models import zhang2019 as _zhang2019  # noqa: F401  (registers presets)
 from microdl.models.registry import (
+    MODELS,
     create_model,
     list_models,
     load_model,
     model_factory,
+    model_info,
     register_model,
     save_model,
 )
@@ -18,9 +20,11 @@ from microdl.models.zhang2019 import (
 )
 
 __all__ = [
+    "MODELS",
     "create_model",
     "list_models",
     "model_factory",
+    "model_info",
     "register_model",
     "save_model",
     "load_model",

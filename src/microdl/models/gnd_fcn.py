@@ -88,7 +88,12 @@ class GNDFullyConvolutional(GNDModel):
         return self.forward_map(x_per_m2).flatten(1)
 
 
-@register_model("gnd-fcn7")
+@register_model(
+    "gnd-fcn7",
+    paper=None,
+    paper_parameters=None,
+    input="(n, 3, 7, 7) m^-2 [screw, edge, |rho_GND|]; whole maps (n, 3, H, W) via forward_map",
+)
 def gnd_fcn7(width: int = 128, dropout: float = 0.2, input_transform: InputTransform = "asinh",
              rho_unit_per_m2: float = 1e15) -> GNDFullyConvolutional:
     """microdl's fast fully convolutional GND model; see :class:`GNDFullyConvolutional`."""

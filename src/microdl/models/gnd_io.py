@@ -37,7 +37,7 @@ def export_gnd_model(model: GNDModel, path: str | os.PathLike,
 
 def load_gnd_model(path: str | os.PathLike,
                    device: str | torch.device | None = None) -> GNDModel:
-    """Load a ``model.pt`` written by :func:`microdl.train.gnd.fit_gnd` (no Lightning needed).
+    """Load a ``model.pt`` written by :func:`microdl.train.tasks.gnd.fit_gnd` (no Lightning needed).
 
     Parameters
     ----------

@@ -1,19 +1,22 @@
 """A small model registry in the style of timm: named presets built by factories.
 
-Factories are plain functions decorated with :func:`register_model`. They take
-typed keyword arguments (no ``**kwargs``) and return an :class:`torch.nn.Module`.
-:func:`create_model` looks a name up, calls the factory and records the name and
-configuration on the model (attributes ``model_name`` and ``model_cfg``) so the
-model can be saved and rebuilt without pickling classes.
+Factories are plain functions decorated with :func:`register_model`, which also
+records metadata (the paper, its printed parameter count, the input contract).
+They take typed keyword arguments (no ``**kwargs``) and return an
+:class:`torch.nn.Module`. :func:`create_model` looks a name up, calls the factory
+and records the name and configuration on the model (attributes ``model_name``
+and ``model_cfg``) so the model can be saved and rebuilt without pickling classes.
 
 Examples
 --------
->>> from microdl.models import create_model, list_models
+>>> from microdl.models import create_model, list_models, model_info
 >>> "zhang2019-gnd" in list_models()
 True
 >>> model = create_model("zhang2019-gnd", dropout=0.5)
 >>> model.model_name
 'zhang2019-gnd'
+>>> model_info("zhang2019-gnd")["paper_parameters"]
+343434
 """
 
 from __future__ import annotations
@@ -27,28 +30,41 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from microdl.exceptions import DataFileError, InvalidParameterError, UnknownNameError
+from microdl._registry import Registry
+from microdl.exceptions import DataFileError, InvalidParameterError
+from microdl.io._atomic import atomic_write
 
 __all__ = [
+    "MODELS",
     "register_model",
     "create_model",
     "list_models",
     "model_factory",
+    "model_info",
     "save_model",
     "load_model",
 ]
 
 _F = TypeVar("_F", bound=Callable[..., nn.Module])
-_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+
+MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
+"""Every registered model factory, with metadata ``paper``, ``paper_parameters``, ``input``."""
 
 
-def register_model(name: str) -> Callable[[_F], _F]:
-    """Register a model factory under ``name``.
+def register_model(name: str, *, paper: str | None = None, paper_parameters: int | None = None,
+                   input: str | None = None) -> Callable[[_F], _F]:  # noqa: A002  (the contract's name)
+    """Register a model factory under ``name`` with its metadata.
 
     Parameters
     ----------
     name
         Registry name, lower case with dashes (e.g. ``"zhang2019-gnd"``).
+    paper
+        Citation of the source paper (``None`` for microdl's own models).
+    paper_parameters
+        Trainable parameter count printed in the paper, for comparison.
+    input
+        The input contract, e.g. ``"(n, 3, 7, 7) m^-2"``.
 
     Returns
     -------
@@ -58,21 +74,20 @@ def register_model(name: str) -> Callable[[_F], _F]:
     Raises
     ------
     InvalidParameterError
-        If ``name`` is already registered.
+        If ``name`` is already registered to another factory.
     """
 
     def decorator(factory: _F) -> _F:
-        if name in _REGISTRY and _REGISTRY[name] is not factory:
-            raise InvalidParameterError(f"model name {name!r} is already registered")
-        _REGISTRY[name] = factory
-        return factory
+        summary = (inspect.getdoc(factory) or "").strip().splitlines()
+        return MODELS.add(name, factory, paper=paper, paper_parameters=paper_parameters, input=input,
+                          summary=summary[0] if summary else "")
 
     return decorator
 
 
 def list_models() -> list[str]:
     """Names of all registered models, sorted."""
-    return sorted(_REGISTRY)
+    return MODELS.names()
 
 
 def model_factory(name: str) -> Callable[..., nn.Module]:
@@ -83,12 +98,12 @@ def model_factory(name: str) -> Callable[..., nn.Module]:
     UnknownNameError
         If ``name`` is not registered; the message lists the known names.
     """
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise UnknownNameError(
-            f"model must be one of {list_models()}, got {name!r}"
-        ) from None
+    return MODELS.get(name)
+
+
+def model_info(name: str) -> dict[str, Any]:
+    """Metadata of ``name``: ``paper``, ``paper_parameters``, ``input``, ``summary``."""
+    return MODELS.metadata(name)
 
 
 def create_model(name: str, **cfg: Any) -> nn.Module:
@@ -144,7 +159,7 @@ def save_model(model: nn.Module, path: str | os.PathLike, *, extra: dict | None 
         A model made by :func:`create_model` (it carries ``model_name`` and
         ``model_cfg``).
     path
-        Output file; written atomically (temporary file, then rename).
+        Output file; written atomically (:mod:`microdl.io._atomic`).
     extra
         Additional metadata stored verbatim.
 
@@ -158,8 +173,6 @@ def save_model(model: nn.Module, path: str | os.PathLike, *, extra: dict | None 
         raise InvalidParameterError(
             "model must come from microdl.models.create_model (no model_name attribute)"
         )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     blob = {
         "format": EXPORT_FORMAT,
         "model_name": name,
@@ -167,10 +180,7 @@ def save_model(model: nn.Module, path: str | os.PathLike, *, extra: dict | None 
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": dict(extra or {}),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(blob, tmp)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: torch.save(blob, tmp))
 
 
 def load_model(

@@ -54,10 +54,10 @@ from torch import Tensor, nn
 
 from microdl.exceptions import (
     InvalidParameterError,
-    NonFiniteError,
     ShapeError,
     check_positive,
 )
+from microdl.data.gnd import N_CLASSES, WINDOW, check_gnd_windows, windows_to_tensor
 from microdl.models.registry import register_model
 
 __all__ = [
@@ -72,11 +72,6 @@ __all__ = [
     "N_CLASSES",
     "WINDOW",
 ]
-
-N_CLASSES = 5
-"""Number of classes for the line count N (N = 1..5)."""
-WINDOW = 7
-"""Side of the input window in pixels."""
 
 InputTransform = Literal["asinh", "linear"]
 _ArrayT = TypeVar("_ArrayT", np.ndarray, Tensor)
@@ -112,44 +107,6 @@ def target_to_rho(z: _ArrayT, rho_unit_per_m2: float = 1e15) -> _ArrayT:
     if isinstance(z, Tensor):
         return torch.expm1(z) * rho_unit_per_m2
     return np.expm1(np.asarray(z)) * rho_unit_per_m2
-
-
-def check_gnd_windows(gnd: np.ndarray, name: str = "gnd") -> np.ndarray:
-    """Validate GND windows stored channels-last and return them as float32.
-
-    Parameters
-    ----------
-    gnd
-        ``(n, 7, 7, 3)`` densities in m^-2, channels ``[screw, edge, |rho_GND|]``
-        (the layout of the data files).
-    name
-        Parameter name used in error messages.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(n, 7, 7, 3)`` float32 array.
-
-    Raises
-    ------
-    ShapeError
-        If the shape is not ``(n, 7, 7, 3)``.
-    NonFiniteError
-        If any value is NaN or infinite.
-    """
-    arr = np.asarray(gnd)
-    if arr.ndim != 4 or arr.shape[1:] != (WINDOW, WINDOW, 3):
-        raise ShapeError(f"{name} must have shape (n, 7, 7, 3), got {arr.shape}")
-    arr = arr.astype(np.float32, copy=False)
-    if not np.isfinite(arr).all():
-        raise NonFiniteError(f"{name} must be finite, got {int((~np.isfinite(arr)).sum())} "
-                             "NaN or infinite values")
-    return arr
-
-
-def windows_to_tensor(gnd: np.ndarray) -> Tensor:
-    """``(n, 7, 7, 3)`` channels-last windows -> contiguous ``(n, 3, 7, 7)`` float32 tensor."""
-    return torch.from_numpy(np.ascontiguousarray(check_gnd_windows(gnd).transpose(0, 3, 1, 2)))
 
 
 class _ConvBNReLU(nn.Sequential):
@@ -277,7 +234,12 @@ class ZhangNgan2019GND(GNDModel):
         return self.head(self.trunk(x))
 
 
-@register_model("zhang2019-gnd")
+@register_model(
+    "zhang2019-gnd",
+    paper="Zhang & Ngan (2019), Int. J. Plasticity, Appendix Table A1",
+    paper_parameters=343_434,
+    input="(n, 3, 7, 7) m^-2 [screw, edge, |rho_GND|]",
+)
 def zhang2019_gnd(
     dropout: float = 0.5,
     input_transform: InputTransform = "asinh",

@@ -18,41 +18,10 @@ Training windows are the ``7 x 7`` neighbourhoods of pixels whose window fits in
 the map, labelled with ``(rho_t, N)`` of the centre pixel, balanced over
 ``N = n_min .. n_max``.
 
-How lines are drawn (the paper's rule, and the choices it leaves open)
-----------------------------------------------------------------------
-Nodes are the midpoints of pixel edges. An interior edge touches two pixels,
-whose other ``2 x 3 = 6`` edges are its neighbours; excluding the predecessor
-leaves the paper's "5 neighbours". A boundary edge touches one pixel, so the
-first step chooses among 3. A walk starts at a uniformly chosen boundary edge,
-steps uniformly among those neighbours (revisits are allowed: the paper only
-excludes the predecessor) and stops on reaching the boundary. It is then
-smoothed by the uniform cubic B-spline having the nodes as control points
-(approximating, not interpolating, as the paper says), with phantom end points
-``2 P0 - P1`` so that the curve starts and ends exactly on the boundary and stays
-inside the map. The B-spline is sampled at ``spline_samples_per_span`` points per
-node interval.
-
-The paper does not say how long walks are, how many lines a map has, or how
-windows are drawn from a map. Our choices (all in :class:`GNDLineConfig`):
-
-* Walks with fewer than ``min_walk_nodes`` nodes (default ``G + 1``, the node
-  count of a straight crossing) are redrawn: the unconstrained walk is
-  diffusive and half of all walks are excursions of <= 6 nodes hugging the
-  boundary where they started; the paper describes lines crossing the map
-  "from one boundary of the grid to another". Walks still wandering after
-  ``max_walk_nodes`` nodes (default ``3 (G + 1)``) are redrawn too: without
-  this cap the walk-length tail reaches ~40 G nodes, knotted balls in which one
-  line fills a pixel several times. (The authors' code keeps 41-59-node
-  self-avoiding walks on a 16 x 16 lattice, i.e. 2.6-3.7 lattice sides; ours
-  keeps 1-3 map sides.) Walks that end on their own start edge are redrawn.
-  About one walk in five is accepted.
-* The number of lines per map is uniform on ``lines_per_map_min ..
-  lines_per_map_max`` (default 1..60). Lines crowd near the boundary they start
-  from, so a central pixel is crossed by 5 lines in only ~2-4 % of maps with
-  30-60 lines; fewer lines would leave class N = 5 nearly empty.
-* From every map at most ``windows_per_map_per_class`` windows per class are
-  taken, at centres chosen uniformly among the eligible pixels of that class,
-  so one map does not dominate a class with many overlapping windows.
+How lines are drawn (the paper's rule, and the choices it leaves open: walk
+lengths, lines per map, windows per map) is described in ``docs/gnd.md``;
+every choice is a field of :class:`GNDLineConfig`. Labelled windows as the
+validated container: :func:`microdl.data.gnd.generate_windows`.
 
 References
 ----------
@@ -77,11 +46,10 @@ __all__ = [
     "PAPER_SPLITS",
     "GNDLineConfig",
     "GNDMap",
-    "GNDWindows",
     "density_per_pixel_length",
     "generate_map",
-    "generate_windows",
     "pixel_densities",
+    "sample_windows",
 ]
 
 #: Total windows per split in Zhang & Ngan (2019) §2.2 (balanced: per class = total / 5).
@@ -193,28 +161,6 @@ class GNDLineConfig:
             raise InvalidParameterError(
                 f"max_walk_nodes must be > min_walk_nodes={lo} for a {g} x {g} map, got {hi}")
         return lo, hi
-
-
-@dataclass(frozen=True)
-class GNDWindows:
-    """Labelled GND windows.
-
-    Attributes
-    ----------
-    gnd
-        ``(n, w, w, 3)`` float32, m^-2; channels [screw (x), edge (y), |rho_GND|].
-    rho_t
-        ``(n,)`` float64, m^-2: true total density of the centre pixel.
-    n_lines
-        ``(n,)`` int64: number of distinct lines crossing the centre pixel.
-    """
-
-    gnd: np.ndarray
-    rho_t: np.ndarray
-    n_lines: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.rho_t.shape[0])
 
 
 @dataclass(frozen=True)
@@ -400,7 +346,7 @@ def generate_map(
 
 
 def _training_map(root: int, index: int, config: GNDLineConfig) -> GNDMap:
-    """Map number ``index`` of a :func:`generate_windows` run with root seed ``root``.
+    """Map number ``index`` of a :func:`sample_windows` run with root seed ``root``.
 
     Private: lets tests check that every window and label is cut from the map it
     claims. Returns the densities in m^-2 and the lines.
@@ -427,13 +373,17 @@ def _map_from_lines(pts: np.ndarray, offsets: np.ndarray, g_px: int, config: GND
                   lines=_split_lines(pts, offsets))
 
 
-def _generate_windows_traced(
+WindowArrays = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""``(gnd (n, w, w, 3) float32 m^-2, rho_t (n,) float64 m^-2, n_lines (n,) int64)``."""
+
+
+def _sample_windows_traced(
     n_per_class: int,
     config: GNDLineConfig,
     rng: RandomLike,
     progress: bool,
-) -> tuple[GNDWindows, np.ndarray, int]:
-    """:func:`generate_windows` plus, per window, (map index, row, col) and the root seed."""
+) -> tuple[WindowArrays, np.ndarray, int]:
+    """:func:`sample_windows` plus, per window, (map index, row, col) and the root seed."""
     _check_int("n_per_class", n_per_class, 0)
     gen = as_generator(rng)
     root = int(gen.integers(0, 2**63, dtype=np.uint64))
@@ -493,30 +443,29 @@ def _generate_windows_traced(
         if bar is not None:
             bar.close()
     perm = gen.permutation(total)
-    windows = GNDWindows(gnd=gnd[perm], rho_t=rho_t[perm], n_lines=n_lines[perm])
-    return windows, origin[perm], root
+    return (gnd[perm], rho_t[perm], n_lines[perm]), origin[perm], root
 
 
-def generate_windows(
+def sample_windows(
     n_per_class: int,
     *,
     config: GNDLineConfig = GNDLineConfig(),
     rng: RandomLike = None,
     progress: bool = False,
-) -> GNDWindows:
-    """Labelled, class-balanced GND windows from random line maps (Zhang & Ngan 2019).
+) -> WindowArrays:
+    """Class-balanced GND windows cut from random line maps, as raw arrays (§2.2).
 
     Maps with a random number of lines are simulated in parallel batches; from
     each, up to ``config.windows_per_map_per_class`` windows per class are cut at
     random eligible centres (the window must fit in the map) until every class
     ``N = n_min .. n_max`` holds ``n_per_class`` windows. Windows and labels are
-    then shuffled together.
+    then shuffled together. :func:`microdl.data.gnd.generate_windows` wraps the
+    result in the validated :class:`~microdl.data.gnd.GNDWindows`.
 
     Parameters
     ----------
     n_per_class
         Windows per class; the result has ``n_per_class * (n_max - n_min + 1)``.
-        The paper's splits are :data:`PAPER_SPLITS` divided by 5.
     config
         Dataset parameters.
     rng
@@ -527,25 +476,20 @@ def generate_windows(
 
     Returns
     -------
-    GNDWindows
-        ``gnd`` (n, w, w, 3) float32 m^-2 [screw, edge, |rho_GND|]; ``rho_t`` (n,)
-        float64 m^-2 and ``n_lines`` (n,) int64 of the centre pixel.
+    gnd, rho_t, n_lines
+        ``(n, w, w, 3)`` float32 m^-2 [screw, edge, |rho_GND|]; ``(n,)`` float64
+        m^-2 and ``(n,)`` int64 of the centre pixel.
 
     Raises
     ------
     InvalidParameterError
         If ``n_per_class`` is negative or a class never occurs.
 
-    References
-    ----------
-    Zhang, Y. & Ngan, A. H. W. (2019). Extracting dislocation microstructures by
-    deep learning. *Int. J. Plasticity* (§2.2).
-
     Examples
     --------
-    >>> ds = generate_windows(10, rng=0)
-    >>> ds.gnd.shape, sorted(set(ds.n_lines.tolist()))
+    >>> gnd, rho_t, n_lines = sample_windows(10, rng=0)
+    >>> gnd.shape, sorted(set(n_lines.tolist()))
     ((50, 7, 7, 3), [1, 2, 3, 4, 5])
     """
-    windows, _, _ = _generate_windows_traced(n_per_class, config, rng, progress)
-    return windows
+    arrays, _, _ = _sample_windows_traced(n_per_class, config, rng, progress)
+    return arrays

@@ -1,4 +1,4 @@
-"""Training systems (Lightning), losses and callbacks."""
+"""Training: one generic runner (:mod:`microdl.train.runner`), losses, and tasks per capability."""
 
 from microdl.train.losses import LossParts, MultitaskLoss, multitask_loss
 

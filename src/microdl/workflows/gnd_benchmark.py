@@ -14,7 +14,6 @@ Table 1.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shlex
@@ -22,10 +21,15 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from microdl.exceptions import UnknownNameError
-from microdl.provenance import environment, write_json
+from microdl._registry import Registry
+from microdl.exceptions import InvalidParameterError, UnknownNameError
+from microdl.io._atomic import read_json, write_json, write_text
+from microdl.provenance import environment
+
+if TYPE_CHECKING:  # pragma: no cover
+    from microdl.data.catalog import Catalog
 
 #: Table 1 of Zhang & Ngan (2019): (reg, ratio) -> (MAPE of rho_t in %, N accuracy in %).
 PAPER_TABLE1: dict[tuple[str, float], tuple[float | None, float | None]] = {
@@ -53,23 +57,30 @@ class GNDBenchmarkPreset:
     extra_models: tuple[str, ...] = ("gnd-fcn7",)
 
 
-PRESETS: dict[str, GNDBenchmarkPreset] = {
-    # The paper: 5e5 / 1e5 / 1e5 windows, batch 64, early stopping. For a GPU.
-    "paper": GNDBenchmarkPreset("paper", 100_000, 20_000, 20_000, max_epochs=100, patience=10),
-    # Fits in under 45 minutes on 2 CPU cores (nine trainings plus baselines).
-    "cpu": GNDBenchmarkPreset("cpu", 4_000, 1_000, 4_000, max_epochs=10, patience=3, batch_size=64),
-    # Seconds: for tests of the pipeline only; its numbers mean nothing.
-    "smoke": GNDBenchmarkPreset("smoke", 60, 20, 40, max_epochs=1, patience=1, batch_size=64,
-                                ratios=(0.0, 0.5, 1.0), regs=("msle",)),
-}
+PRESETS: Registry[GNDBenchmarkPreset] = Registry("benchmark preset")
+PRESETS.add("paper", GNDBenchmarkPreset("paper", 100_000, 20_000, 20_000, max_epochs=100, patience=10),
+            description="the paper: 5e5 / 1e5 / 1e5 windows, batch 64, early stopping; for a GPU")
+PRESETS.add("cpu", GNDBenchmarkPreset("cpu", 4_000, 1_000, 4_000, max_epochs=10, patience=3, batch_size=64),
+            description="under 45 minutes on 2 CPU cores (nine trainings plus baselines)")
+PRESETS.add("smoke", GNDBenchmarkPreset("smoke", 60, 20, 40, max_epochs=1, patience=1, batch_size=64,
+                                        ratios=(0.0, 0.5, 1.0), regs=("msle",)),
+            description="seconds: for tests of the pipeline only; its numbers mean nothing")
 
 
 def get_preset(name: str) -> GNDBenchmarkPreset:
     """The named preset; :class:`UnknownNameError` lists the known names otherwise."""
     try:
-        return PRESETS[name]
-    except KeyError:
-        raise UnknownNameError(f"unknown benchmark preset {name!r}; choose one of {sorted(PRESETS)}") from None
+        return PRESETS.get(name)
+    except UnknownNameError:
+        raise UnknownNameError(
+            f"unknown benchmark preset {name!r}; choose one of {PRESETS.names()}") from None
+
+
+def default_workers() -> int:
+    """Configurations trained at once by default: 1 with a GPU, else one per CPU core."""
+    import torch
+
+    return 1 if torch.cuda.is_available() else max(1, os.cpu_count() or 1)
 
 
 def _configs(preset: GNDBenchmarkPreset) -> list[tuple[str, str, float]]:
@@ -98,8 +109,9 @@ def _train_and_evaluate(params: dict[str, Any], out_path: Path) -> dict[str, Any
     import shutil
 
     from microdl.analysis.gnd import evaluate_gnd
+    from microdl.data.gnd_dataset import load_gnd_dataset
     from microdl.models.gnd_io import load_gnd_model
-    from microdl.train.gnd import GNDTrainConfig, fit_gnd, load_gnd_arrays
+    from microdl.train.tasks.gnd import GNDTrainConfig, fit_gnd
 
     data = Path(params["data_dir"])
     run_dir = Path(params["run_dir"])
@@ -109,11 +121,11 @@ def _train_and_evaluate(params: dict[str, Any], out_path: Path) -> dict[str, Any
                          devices=params["devices"], num_nodes=params["num_nodes"],
                          num_threads=params["num_threads"])
     t0 = time.perf_counter()
-    fit = fit_gnd(cfg, load_gnd_arrays(data / "train.h5"), load_gnd_arrays(data / "val.h5"), run_dir,
+    fit = fit_gnd(cfg, load_gnd_dataset(data / "train.h5"), load_gnd_dataset(data / "val.h5"), run_dir,
                   resume=True, progress=params["progress"])
     train_seconds = time.perf_counter() - t0
     model = load_gnd_model(fit["model_path"], device="cpu")
-    test = load_gnd_arrays(data / "test.h5")
+    test = load_gnd_dataset(data / "test.h5")
     import torch
 
     if params["num_threads"]:
@@ -148,6 +160,7 @@ def run_gnd_benchmark(
     num_nodes: int = 1,
     workers: int = 1,
     command: str | None = None,
+    catalog: Catalog | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the Table 1 benchmark and write ``results.json`` and ``results.md``.
 
@@ -166,9 +179,14 @@ def run_gnd_benchmark(
     workers
         Configurations trained at once, each in its own process with
         ``cpu_count // workers`` threads (on a CPU machine 2 single-thread
-        trainings beat one 2-thread training). Use 1 with a GPU.
+        trainings beat one 2-thread training). Use 1 with a GPU; 0 chooses
+        (:func:`default_workers`).
     command
         The command line recorded with the results (default: ``sys.argv``).
+    catalog
+        Where the benchmark (``benchmark:gnd:<preset>``) and its data sets are
+        recorded; ``None``: the default catalog. The training runs inside the jobs
+        record into the default catalog of their process.
 
     Returns
     -------
@@ -177,17 +195,20 @@ def run_gnd_benchmark(
     """
     from microdl.analysis.gnd import mape_percent
     from microdl.data.gnd_dataset import load_gnd_dataset, make_gnd_dataset
+    from microdl.data.catalog import Catalog
     from microdl.data.jobs import Job, run_jobs
-    from microdl.exceptions import InvalidParameterError
     from microdl.features.centre_pixel import CentrePixelBaseline
+    from microdl.io._atomic import check_output_folder
 
     if isinstance(preset, str):
         preset = get_preset(preset)
-    if workers < 1:
-        raise InvalidParameterError(f"workers must be >= 1, got {workers}")
-    results_dir, work_dir = Path(results_dir), Path(work_dir)
-    results_dir.mkdir(parents=True, exist_ok=True)
-    work_dir.mkdir(parents=True, exist_ok=True)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise InvalidParameterError(f"workers must be an integer >= 0, got {workers!r}")
+    workers = workers or default_workers()
+    catalog = catalog if catalog is not None else Catalog()
+    catalog.check_writable()
+    results_dir = check_output_folder(results_dir, option="results_dir")
+    work_dir = check_output_folder(work_dir, option="work_dir")
     command = command or " ".join(shlex.quote(a) for a in ["microdl", *sys.argv[1:]])
     t_start = time.perf_counter()
 
@@ -196,7 +217,8 @@ def run_gnd_benchmark(
     for split, n, offset in (("train", preset.train_per_class, 0), ("val", preset.val_per_class, 1),
                              ("test", preset.test_per_class, 2)):
         data_stats[split] = make_gnd_dataset(data_dir / f"{split}.h5", n,
-                                             seed=preset.seed * 1000 + offset, progress=progress)
+                                             seed=preset.seed * 1000 + offset, progress=progress,
+                                             catalog=catalog)
 
     threads = max(1, (os.cpu_count() or 1) // workers)
     jobs = [
@@ -215,7 +237,7 @@ def run_gnd_benchmark(
     for job in jobs:
         summary_path = work_dir / "results" / f"{job.key}.json"
         if summary_path.exists():
-            rows.append(json.loads(summary_path.read_text())["summary"])
+            rows.append(read_json(summary_path, what="job summary")["summary"])
 
     train = load_gnd_dataset(data_dir / "train.h5")
     test = load_gnd_dataset(data_dir / "test.h5")
@@ -246,7 +268,9 @@ def run_gnd_benchmark(
         "seconds_total_this_call": time.perf_counter() - t_start,
     }
     write_json(results_dir / "results.json", results)
-    (results_dir / "results.md").write_text(results_markdown(results))
+    write_text(results_dir / "results.md", results_markdown(results))
+    catalog.record("run", f"benchmark:gnd:{preset.name}", config=results["preset"], seed=preset.seed,
+                   path=results_dir, metrics={"configs": rows, "baseline": baselines})
     return results
 
 

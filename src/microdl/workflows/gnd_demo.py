@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # pragma: no cover
+    from microdl.data.catalog import Catalog
 
 
 def run_demo(
@@ -28,6 +28,7 @@ def run_demo(
     map_lines: int = 40,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    catalog: Catalog | None = None,
 ) -> dict[str, Any]:
     """Run the demo and return a summary with the paths of every figure it wrote.
 
@@ -48,19 +49,30 @@ def run_demo(
         Progress bars on stderr.
     log
         Where status lines go.
+    catalog
+        Where the data sets and the training run are recorded; ``None``: the default catalog.
+
+    Returns
+    -------
+    dict
+        ``summary`` (sizes, metrics in percent / fractions, densities in m^-2,
+        seconds) and ``figures`` (paths of the PNG files).
     """
     from microdl.analysis.gnd import evaluate_gnd, mape_percent, predict_map
     from microdl.analysis.gnd_figures import plot_map_prediction
+    from microdl.data.catalog import Catalog
     from microdl.data.gnd_dataset import load_gnd_dataset, make_gnd_dataset
     from microdl.exceptions import DataFileError
     from microdl.features.centre_pixel import CentrePixelBaseline
-    from microdl.pretrained import resolve_model_path
-    from microdl.simulate.gnd_lines import GNDLineConfig, generate_map
+    from microdl.io._atomic import check_output_folder, save_npy
     from microdl.models.gnd_io import load_gnd_model
-    from microdl.train.gnd import GNDTrainConfig, fit_gnd
+    from microdl.models.pretrained import resolve_model_path
+    from microdl.simulate.gnd_lines import GNDLineConfig, generate_map
+    from microdl.train.tasks.gnd import GNDTrainConfig, fit_gnd
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_folder(out)
+    catalog = catalog if catalog is not None else Catalog()
+    catalog.check_writable()
     t0 = time.perf_counter()
     summary: dict[str, Any] = {}
     figures: list[str] = []
@@ -70,7 +82,7 @@ def run_demo(
     for split, n, off in (("train", per_class, 0), ("val", max(per_class // 5, 20), 1),
                           ("test", max(per_class // 3, 20), 2)):
         stats[split] = make_gnd_dataset(out / "data" / f"{split}.h5", n, seed=seed * 1000 + off,
-                                        progress=progress)
+                                        progress=progress, catalog=catalog)
     train, val, test = (load_gnd_dataset(out / "data" / f"{s}.h5") for s in ("train", "val", "test"))
     summary["windows_train_val_test"] = [len(train.rho_t), len(val.rho_t), len(test.rho_t)]
     summary["pearson_n_rho_t"] = round(stats["train"]["pearson_n_rho_t"], 3)
@@ -79,7 +91,7 @@ def run_demo(
     log(f"[2/5] training gnd-fcn7 for {epochs} epochs (MSLE, ratio 0.5) ...")
     cfg = GNDTrainConfig(model="gnd-fcn7", ratio=0.5, reg="msle", max_epochs=epochs, patience=epochs,
                          seed=seed)
-    fit_gnd(cfg, train, val, out / "run", resume=True, progress=progress)
+    fit_gnd(cfg, train, val, out / "run", resume=True, progress=progress, catalog=catalog)
     brief = load_gnd_model(out / "run" / "model.pt")
 
     log("[3/5] evaluating on held-out windows ...")
@@ -119,7 +131,7 @@ def run_demo(
     summary["map_mean_rho_t_true_per_m2"] = float(f"{gmap.rho_t[inside].mean():.4g}")
     summary["map_mean_rho_t_pred_per_m2"] = float(f"{rho_map[inside].mean():.4g}")
     summary["map_mean_rho_gnd_per_m2"] = float(f"{gmap.gnd[..., 2][inside].mean():.4g}")
-    np.save(out / "map_gnd.npy", gmap.gnd[..., :2])
+    save_npy(out / "map_gnd.npy", gmap.gnd[..., :2])
     figures.append(str(plot_map_prediction(
         gmap.gnd[..., :2], rho_map, n_map, out / "figures" / "map_prediction.png",
         truth_rho_t=gmap.rho_t, truth_n_lines=gmap.n_lines,

@@ -1,0 +1,75 @@
+"""Small pretrained weights shipped inside the package (no downloads at run time).
+
+The files live in ``src/microdl/pretrained/`` (package data): ``<name>.pt`` (a
+:func:`microdl.models.registry.save_model` export, loaded with
+``weights_only=True``) and ``<name>.json`` beside it (commands, data, test
+metrics). ``zhang2019-gnd.pt`` (the paper's Table A1 ConvNet) is the best
+configuration of our own ``microdl gnd benchmark --preset cpu`` (exported with
+``benchmarks/gnd/export_pretrained.py``). ``gnd-fcn7.pt`` (microdl's fully
+convolutional model) was trained on 200,000 windows with ``microdl gnd train``.
+The ``default`` model, used by ``microdl gnd predict`` unless told otherwise, is
+``gnd-fcn7``: on the same test windows it is more accurate than the shipped
+``zhang2019-gnd`` (MAPE 41.4 % vs 43.6 %, N accuracy 48.9 % vs 45.1 %) and
+predicts a 200 x 200 map in well under a second; ``--model zhang2019-gnd``
+gives the paper's network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from microdl._registry import Registry
+from microdl.exceptions import DataFileError
+
+__all__ = ["PRETRAINED_DIR", "SHIPPED", "ALIASES", "DEFAULT", "resolve_model_path", "shipped_info"]
+
+PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
+"""Folder of the shipped ``.pt`` and ``.json`` files."""
+
+SHIPPED: Registry[str] = Registry("shipped model")
+"""Shipped model name -> file name in :data:`PRETRAINED_DIR` (metadata: ``info`` file)."""
+SHIPPED.add("zhang2019-gnd", "zhang2019-gnd.pt", info="zhang2019-gnd.json")
+SHIPPED.add("gnd-fcn7", "gnd-fcn7.pt", info="gnd-fcn7.json")
+
+DEFAULT = "gnd-fcn7"
+ALIASES = {"default": DEFAULT}
+"""Other names of shipped models."""
+
+
+def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
+    """Turn ``"default"``, a shipped model name, a run folder or a file into a ``model.pt`` path.
+
+    Raises
+    ------
+    DataFileError
+        If a shipped model is missing from this installation or the path does not exist.
+    """
+    key = ALIASES.get(str(name_or_path), str(name_or_path))
+    if key in SHIPPED.names():
+        path = PRETRAINED_DIR / SHIPPED.get(key)
+        if not path.exists():
+            raise DataFileError(
+                f"the shipped model {key!r} is missing from this installation ({path}); "
+                "train one with 'microdl gnd train' and pass --model RUN_DIR"
+            )
+        return path
+    path = Path(name_or_path)
+    if path.is_dir():
+        path = path / "model.pt"
+    if not path.exists():
+        raise DataFileError(
+            f"model not found: {name_or_path} (give 'default', {SHIPPED.names()}, a run folder or a model.pt file)"
+        )
+    return path
+
+
+def shipped_info(name: str = "zhang2019-gnd") -> dict[str, Any]:
+    """Metadata (commands, data, ``test_metrics``) of a shipped model, or an empty dict."""
+    key = ALIASES.get(name, name)
+    if key not in SHIPPED.names():
+        return {}
+    meta = PRETRAINED_DIR / SHIPPED.metadata(key)["info"]
+    return json.loads(meta.read_text()) if meta.exists() else {}

@@ -1,0 +1,73 @@
+"""Predict rho_t and N for every pixel of a GND map file and write the results (``gnd predict``)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def predict_map_files(
+    map_path: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    model: str | os.PathLike = "default",
+    key: str | None = None,
+    border: str = "reflect",
+    batch_size: int = 4096,
+    device: str | None = None,
+    figure: bool = True,
+) -> dict[str, Any]:
+    """Read a GND map, predict every pixel, write ``rho_t.npy``, ``n_lines.npy`` (and ``prediction.png``).
+
+    Parameters
+    ----------
+    map_path
+        ``(H, W, 2)`` GND density ``[screw, edge]`` in m^-2 as ``.npy``, ``.npz``, ``.h5`` or ``.csv``.
+    out
+        Output folder (created; files written atomically).
+    model
+        ``"default"``, a shipped model name, a run folder or a ``model.pt`` file.
+    key
+        Array name inside ``.npz`` / ``.h5`` files.
+    border, batch_size, device
+        See :func:`microdl.analysis.gnd.predict_map` (``device=None``: automatic).
+    figure
+        Also write ``prediction.png``.
+
+    Returns
+    -------
+    dict
+        ``shape``, ``border``, ``seconds``, ``rho_t_mean_per_m2``,
+        ``rho_gnd_mean_per_m2``, ``n_lines_mean`` and ``files`` (paths).
+    """
+    from microdl.analysis.gnd import predict_map
+    from microdl.io._atomic import check_output_folder, save_npy
+    from microdl.io.arrays import check_map, read_array
+    from microdl.models.gnd_io import load_gnd_model
+    from microdl.models.pretrained import resolve_model_path
+
+    map_path = Path(map_path)
+    gnd_map = check_map(read_array(map_path, key=key), channels=2, name=f"GND map {map_path}")
+    net = load_gnd_model(resolve_model_path(model), device=device)
+    out = check_output_folder(out)
+    t0 = time.perf_counter()
+    rho_t, n_lines = predict_map(net, gnd_map, border=border, batch_size=batch_size, device=device)
+    seconds = time.perf_counter() - t0
+    files = {"rho_t": str(save_npy(out / "rho_t.npy", rho_t)),
+             "n_lines": str(save_npy(out / "n_lines.npy", n_lines))}
+    if figure:
+        from microdl.analysis.gnd_figures import plot_map_prediction
+
+        name = getattr(net, "model_name", "model")
+        files["figure"] = str(plot_map_prediction(gnd_map, rho_t, n_lines, out / "prediction.png",
+                                                  title=f"{map_path.name}: {name}"))
+    return {
+        "shape": list(rho_t.shape), "border": border, "seconds": seconds,
+        "rho_t_mean_per_m2": float(rho_t.mean()),
+        "rho_gnd_mean_per_m2": float(np.hypot(gnd_map[..., 0], gnd_map[..., 1]).mean()),
+        "n_lines_mean": float(n_lines.mean()), "files": files,
+    }
