@@ -58,8 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from microdl.data.jobs import Job, run_jobs
-    from microdl.provenance import environment, git_commit, write_json
-    from microdl.simulate.ddd.dataset import _num, sample_seed
+    from microdl.io._atomic import write_json
+    from microdl.provenance import environment, git_commit
+    from microdl.data.ddd_profiles import format_number as _num
+    from microdl.workflows.ddd_dataset import sample_seed
 
     jobs = []
     for i in range(args.samples):

@@ -3,7 +3,7 @@
 Monotonic compression of pillars of several widths to ``--strain`` (default 1 %),
 ``--samples`` independent samples per (width, slip); 0.2 %-offset yield stress and flow
 stress (mean over the last half of the curve) per sample, fitted as sigma = A w^-alpha
-over individual samples (:mod:`microdl.simulate.ddd.size_effect`). Also: the relative
+over individual samples (:mod:`microdl.analysis.size_effect`). Also: the relative
 stress noise of the flow part (serrations) and the dislocation count at 0.1, 0.2, 0.5
 and 1 % strain per width.
 
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report-only", action="store_true", help="summarise what --work holds, run nothing")
     args = ap.parse_args(argv)
 
-    from microdl.simulate.ddd.size_effect import run_size_effect, write_report
+    from microdl.workflows.size_effect import run_size_effect, write_report
 
     t0 = time.perf_counter()
     report = None

@@ -4,10 +4,10 @@ Reads the published PNGs from ``../shared/data/ddd-strain-profiles`` (never copi
 simulated profiles from
 
 * a dataset folder written by ``microdl ddd dataset`` (``--dataset DIR``: one ``<key>.npz``
-  per sample, read with :func:`microdl.simulate.ddd.dataset.load_sample`; the samples of
+  per sample, read with :func:`microdl.data.ddd_profiles.load_sample`; the samples of
   ``--width`` / ``--slip``, default 0.125 um and two slip systems like every published
   image, at the published prior strains 0.1 / 1 / 10 %, each at every reload snapshot),
-* result directories saved with :func:`microdl.simulate.ddd.save_result` (positional
+* result directories saved with :func:`microdl.data.ddd_result.save_result` (positional
   arguments; profiles in both the ``full`` and ``mean`` reference modes), or
 * simulations run here (``--run``),
 
@@ -48,7 +48,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from microdl.simulate.ddd import PillarConfig, load_result, save_result, simulate_pillar
+from microdl.data.ddd_result import load_result, save_result
+from microdl.simulate.ddd import PillarConfig, simulate_pillar
 from microdl.simulate.ddd.profile import render_uint8
 
 HERE = Path(__file__).resolve().parent
@@ -112,7 +113,7 @@ def load_dataset(folder: Path, width: float, slip: str,
                  smooth: tuple[float, ...] = ()) -> tuple[list[tuple[dict, np.ndarray]], dict]:
     """Rendered images of the dataset samples of one width and slip type at the published priors."""
     from microdl.exceptions import DataFileError
-    from microdl.simulate.ddd.dataset import load_sample
+    from microdl.data.ddd_profiles import load_sample
 
     files = sorted(p for p in folder.glob("*.npz") if ".tmp-" not in p.name)
     if not files:

@@ -32,8 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from microdl.data.jobs import status
-    from microdl.provenance import environment, write_json
-    from microdl.simulate.ddd.dataset import summary_table
+    from microdl.io._atomic import write_json
+    from microdl.provenance import environment
+    from microdl.workflows.ddd_dataset import summary_table
 
     folder = Path(args.dataset)
     st = status(folder)

@@ -1,6 +1,6 @@
-"""``microdl ddd dataset`` and ``microdl ddd status``: resumable grids of DDD simulations.
+"""``microdl ddd dataset``, ``status`` and ``export``: resumable grids of DDD simulations.
 
-The functions are registered on the ``ddd`` typer app in :mod:`microdl.cli.ddd`.
+The functions are registered on the ``ddd`` typer app in :mod:`microdl.cli`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from microdl.cli._common import JSON_OPTION, info, report
 from microdl.exceptions import InvalidParameterError
 
 
-def _parse_numbers(option: str, unit: str, text: str | None) -> list[float] | None:
+def parse_numbers(option: str, unit: str, text: str | None) -> list[float] | None:
+    """Comma- (or semicolon-) separated numbers of an option; ``None`` stays ``None``."""
     if text is None:
         return None
     items = [t.strip() for t in text.replace(";", ",").split(",") if t.strip()]
@@ -24,6 +25,7 @@ def _parse_numbers(option: str, unit: str, text: str | None) -> list[float] | No
     if not values:
         raise InvalidParameterError(f"{option} must list at least one value ({unit}), got {text!r}")
     return values
+
 
 
 def dataset(
@@ -46,51 +48,14 @@ def dataset(
     samples in flight. Writes OUT/dataset.json (preset, counts, summary table) and
     records the dataset in the catalog. Exit code 1 if some samples failed.
     """
-    from microdl.simulate.ddd.dataset import get_preset, grid_jobs, run_dataset
+    from microdl.workflows.ddd_dataset import build_dataset
 
-    if workers is not None and workers < 1:
-        raise InvalidParameterError(f"--workers must be >= 1, got {workers}")
-    if workers is not None and scheduler is not None:
-        raise InvalidParameterError("--workers applies to local runs; with --scheduler size the Dask cluster instead")
-    if samples is not None and samples < 1:
-        raise InvalidParameterError(f"--samples must be >= 1, got {samples}")
-    if retries < 0:
-        raise InvalidParameterError(f"--retries must be >= 0, got {retries}")
-    base = get_preset(preset)
-    prior_pct = _parse_numbers("--priors", "percent", priors)
-    changes = {"widths_um": _parse_numbers("--widths", "um", widths), "n_samples": samples,
-               "priors": None if prior_pct is None else tuple(p / 100.0 for p in prior_pct)}
-    grid = base.replace(**{k: v for k, v in changes.items() if v is not None})
-    n_jobs = len(grid_jobs(grid))
-    if not as_json:
-        where = f"Dask scheduler {scheduler}" if scheduler else f"{workers or 'all'} local worker(s)"
-        info(f"ddd dataset '{grid.name}': {n_jobs} simulations ({len(grid.reload_snapshots)} images each) "
-             f"in {out} on {where}")
-    rep = run_dataset(grid, out, workers=workers, scheduler=scheduler, progress=progress and not as_json,
-                      retries=retries)
-    result = {
-        "out": str(out),
-        "preset": grid.name,
-        "widths_um": list(grid.widths_um),
-        "priors_percent": [100 * p for p in grid.priors],
-        "samples": grid.n_samples,
-        "n_total": rep.n_total,
-        "n_done_before": rep.n_done_before,
-        "n_ran": rep.n_ran,
-        "n_failed": rep.n_failed,
-        "failed": list(rep.failed),
-        "ok": rep.ok,
-        "seconds": rep.seconds,
-        "dataset_json": str(out / "dataset.json"),
-    }
-    human = (f"{rep.n_done_before + rep.n_ran - rep.n_failed}/{rep.n_total} samples done "
-             f"({rep.n_done_before} before, {rep.n_ran} run now, {rep.n_failed} failed) in {rep.seconds:.1f} s; "
-             f"see {out / 'dataset.json'}")
-    if rep.failed:
-        human += f"\nfailed: {', '.join(rep.failed[:10])}{' ...' if len(rep.failed) > 10 else ''} " \
-                 f"(details in OUT/<key>.error.json; rerun to retry)"
-    report(result, as_json=as_json, human=human)
-    if rep.n_failed:
+    result, text = build_dataset(
+        preset, out, widths_um=parse_numbers("--widths", "um", widths), samples=samples,
+        priors_percent=parse_numbers("--priors", "percent", priors), workers=workers, scheduler=scheduler,
+        retries=retries, progress=progress and not as_json, log=None if as_json else info)
+    report(result, as_json=as_json, human=text)
+    if result["n_failed"]:
         raise typer.Exit(1)
 
 
@@ -99,22 +64,10 @@ def status(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Show how many samples of a dataset folder are done, failed and pending (runs nothing)."""
-    from microdl.data.jobs import status as jobs_status
+    from microdl.workflows.ddd_dataset import dataset_status
 
-    st = jobs_status(out)
-    result = {
-        "out": str(out),
-        "n_total": st.n_total,
-        "n_done": len(st.done),
-        "n_failed": len(st.failed),
-        "n_pending": len(st.pending),
-        "failed": st.failed,
-        "pending": list(st.pending),
-    }
-    human = f"{out}: {len(st.done)}/{st.n_total} done, {len(st.failed)} failed, {len(st.pending)} pending"
-    for key, msg in list(st.failed.items())[:10]:
-        human += f"\n  failed {key}: {msg}"
-    report(result, as_json=as_json, human=human)
+    result, text = dataset_status(out)
+    report(result, as_json=as_json, human=text)
 
 
 def export(
@@ -127,7 +80,7 @@ def export(
     A compact copy for learning benchmarks and sharing: labels, seeds and the strain
     scale of every image in index.csv, every stress-strain curve in curves.npz.
     """
-    from microdl.simulate.ddd.dataset import export_images
+    from microdl.data.ddd_profiles import export_images
 
     res = export_images(dataset, out)
     report({"out": str(out), "n_images": res["n_images"], "n_samples": res["n_samples"]}, as_json=as_json,

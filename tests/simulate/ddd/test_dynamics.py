@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from microdl.simulate.ddd import fields, kernels
-from microdl.simulate.ddd.dynamics import SlipPlanes, _first_obstacle, _same_plane_events, substeps_needed
+from microdl.simulate.ddd.planes import SlipPlanes, _first_obstacle, _same_plane_events, substeps_needed
 
 MU, NU, B = 26.3e9, 0.33, 0.25e-9
 DCOEF = fields.dislocation_prefactor(MU, NU)

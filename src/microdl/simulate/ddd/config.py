@@ -26,6 +26,21 @@ from typing import Any
 
 from microdl.exceptions import InvalidParameterError, UnknownNameError, check_positive
 
+#: Pillar widths (um) for which this 2D DDD model is meaningful and affordable. Below 10 nm
+#: (40 b) a pillar holds fewer than one slip plane of each system per 25 nm plane spacing and
+#: the far-field dislocation solutions break down within a few core radii of both surfaces;
+#: above 20 um the source and obstacle counts (~55 and ~110 per um^2, i.e. ~1e5 at 20 um x
+#: 80 um) make the O(N^2) interaction sums run for days, and the size effect the model is
+#: built to resolve has vanished (bulk behaviour). The published grid spans 0.0625--2 um.
+WIDTH_RANGE_UM = (0.01, 20.0)
+#: Height / width ratios accepted: squatter pillars are dominated by the clamped platens, taller
+#: ones buckle in practice and only multiply the cost (the FE rows grow with the height).
+ASPECT_RANGE = (0.5, 10.0)
+#: Upper bound on the pixels of one strain-profile snapshot: the displacement field on the
+#: pixel corners and its temporaries take ~40 bytes per pixel, i.e. ~2 GB at this bound (the
+#: published 2 um pillar at 2 nm pixels has 4 million).
+MAX_PROFILE_PIXELS = 50_000_000
+
 
 @dataclass(frozen=True)
 class Material:
@@ -83,9 +98,11 @@ class PillarConfig:
     Parameters
     ----------
     width_um
-        Pillar width ``w`` (x, lateral).
+        Pillar width ``w`` (x, lateral), within :data:`WIDTH_RANGE_UM` (0.01--20 um: the range in
+        which a 2D discrete-dislocation model is both meaningful and affordable, see there).
     aspect
-        Height / width; the loading axis is y and ``h = aspect * w``.
+        Height / width; the loading axis is y and ``h = aspect * w``; within
+        :data:`ASPECT_RANGE` (0.5--10).
     slip
         ``"one"``: a single system at ``+slip_angle_deg`` to the loading axis;
         ``"two"``: systems at ``+-slip_angle_deg``.
@@ -129,7 +146,9 @@ class PillarConfig:
         (plane ends on these faces are impenetrable).
     pixel_size_nm
         Target pixel size of the strain profile; the pixel count per side is
-        ``round(side / pixel)`` and the exact pixel size is stored with the result.
+        ``round(side / pixel)`` and the exact pixel size is stored with the result. One
+        snapshot may hold at most :data:`MAX_PROFILE_PIXELS` (50 million) pixels, which bounds
+        its memory; larger pillars need larger pixels.
     max_substeps
         Upper bound on explicit sub-steps per time step (see
         :mod:`microdl.simulate.ddd.dynamics`).
@@ -195,6 +214,7 @@ class PillarConfig:
             check_positive(name, getattr(self, name), allow_zero=True)
         if self.obstacle_density_per_um2 is not None:
             check_positive("obstacle_density_per_um2", self.obstacle_density_per_um2, allow_zero=True)
+        self._check_limits()
         if self.slip not in ("one", "two"):
             raise InvalidParameterError(f"slip must be 'one' or 'two', got {self.slip!r}")
         if not 0.0 < self.slip_angle_deg < 90.0:
@@ -219,6 +239,21 @@ class PillarConfig:
         object.__setattr__(self, "reload_snapshots", tuple(sorted(set(snaps))) or (float(self.reload_strain),))
         if isinstance(self.material, dict):  # from JSON
             object.__setattr__(self, "material", Material(**self.material))
+
+    def _check_limits(self) -> None:
+        """Physical range of the width and aspect, memory bound of the profile image."""
+        for name, (lo, hi), unit in (("width_um", WIDTH_RANGE_UM, " um"), ("aspect", ASPECT_RANGE, "")):
+            value = getattr(self, name)
+            if not lo <= value <= hi:
+                raise InvalidParameterError(
+                    f"{name} must be in [{lo:g}, {hi:g}]{unit} (the range of 2D DDD pillars), got {value!r}")
+        nx = max(1, round(self.width_um * 1e3 / self.pixel_size_nm))
+        ny = max(1, round(self.height_um * 1e3 / self.pixel_size_nm))
+        if nx * ny > MAX_PROFILE_PIXELS:
+            need = self.pixel_size_nm * math.sqrt(nx * ny / MAX_PROFILE_PIXELS)
+            raise InvalidParameterError(
+                f"pixel_size_nm must give at most {MAX_PROFILE_PIXELS} pixels per strain profile (memory), got "
+                f"{self.pixel_size_nm!r} nm: {nx} x {ny} pixels at width {self.width_um:g} um; use >= {need:.3g} nm")
 
     # derived quantities -------------------------------------------------------------
     @property

@@ -68,13 +68,11 @@ def resolved_shear_sum(x, y, b, c, s, dcoef, rc2):
 
 
 @njit(cache=True)
-def stiff_pair_r2(x, y, plane, mobile, rc2):
-    """Effective squared distance (m^2) of the stiffest explicit pair, for sub-stepping.
+def _stiff_pair_scan(x, y, plane, mobile, rc2, r2crit, member):
+    """Minimum effective ``r^2`` over explicit pairs; marks in ``member`` those below ``r2crit``.
 
-    Over pairs on *different* planes with at least one mobile member, returns the
-    minimum of ``r^2`` (both mobile) or ``2 r^2`` (one mobile): the relative glide
-    mode of a pair decays at ``(number of mobile members) * kpair / (B r^2)``.
-    Pairs of immobile (pinned or blocked) dislocations cannot go unstable.
+    Over pairs on *different* planes with at least one mobile member, the effective
+    ``r^2`` is ``r^2`` (both mobile) or ``2 r^2`` (one mobile).
     """
     n = x.shape[0]
     best = np.inf
@@ -94,7 +92,22 @@ def stiff_pair_r2(x, y, plane, mobile, rc2):
             eff = r2 if (mi and mobile[j]) else 2.0 * r2
             if eff < best:
                 best = eff
+            if eff < r2crit:
+                member[i] = True
+                member[j] = True
     return best
+
+
+@njit(cache=True)
+def stiff_pair_r2(x, y, plane, mobile, rc2):
+    """Effective squared distance (m^2) of the stiffest explicit pair, for sub-stepping.
+
+    Over pairs on *different* planes with at least one mobile member, returns the
+    minimum of ``r^2`` (both mobile) or ``2 r^2`` (one mobile): the relative glide
+    mode of a pair decays at ``(number of mobile members) * kpair / (B r^2)``.
+    Pairs of immobile (pinned or blocked) dislocations cannot go unstable.
+    """
+    return _stiff_pair_scan(x, y, plane, mobile, rc2, -1.0, np.zeros(x.shape[0], dtype=np.bool_))
 
 
 @njit(cache=True)
@@ -121,25 +134,8 @@ def min_cross_plane_r2(x, y, plane, rc2):
 def stiff_pair_members(x, y, plane, mobile, rc2, r2crit):
     """Members of explicit pairs too stiff for one step: different planes, at least one
     mobile member and effective ``r^2`` (as in :func:`stiff_pair_r2`) below ``r2crit``."""
-    n = x.shape[0]
-    member = np.zeros(n, dtype=np.bool_)
-    for i in range(n):
-        xi = x[i]
-        yi = y[i]
-        pl = plane[i]
-        mi = mobile[i]
-        for j in range(i + 1, n):
-            if plane[j] == pl or not (mi or mobile[j]):
-                continue
-            dx = xi - x[j]
-            dy = yi - y[j]
-            r2 = dx * dx + dy * dy
-            if r2 <= rc2:
-                continue
-            eff = r2 if (mi and mobile[j]) else 2.0 * r2
-            if eff < r2crit:
-                member[i] = True
-                member[j] = True
+    member = np.zeros(x.shape[0], dtype=np.bool_)
+    _stiff_pair_scan(x, y, plane, mobile, rc2, r2crit, member)
     return member
 
 
@@ -334,6 +330,25 @@ def _order_kept(xs0, xs1, sign):
 
 
 @njit(cache=True)
+def plane_runs(order, plane):
+    """Bounds of the runs of one plane in ``plane[order]``: run ``r`` is ``order[b[r]:b[r + 1]]``."""
+    n = order.shape[0]
+    bounds = np.empty(n + 1, dtype=np.int64)
+    bounds[0] = 0
+    k = 0
+    start = 0
+    while start < n:
+        stop = start + 1
+        p = plane[order[start]]
+        while stop < n and plane[order[stop]] == p:
+            stop += 1
+        k += 1
+        bounds[k] = stop
+        start = stop
+    return bounds[: k + 1]
+
+
+@njit(cache=True)
 def implicit_plane_update(order, plane, xi, sign, mobile, force, mob, dt, kpair, tol=1e-13, max_iter=30):
     """Glide increments, backward Euler in the same-plane like-sign pair forces.
 
@@ -370,12 +385,9 @@ def implicit_plane_update(order, plane, xi, sign, mobile, force, mob, dt, kpair,
     n = order.shape[0]
     dxi = np.zeros(n)
     a = dt * mob
-    start = 0
-    while start < n:
-        stop = start + 1
-        p = plane[order[start]]
-        while stop < n and plane[order[stop]] == p:
-            stop += 1
+    bounds = plane_runs(order, plane)
+    for run in range(bounds.shape[0] - 1):
+        start, stop = bounds[run], bounds[run + 1]
         idx = order[start:stop]
         m = stop - start
         nm = 0
@@ -383,7 +395,6 @@ def implicit_plane_update(order, plane, xi, sign, mobile, force, mob, dt, kpair,
             if mobile[idx[q]]:
                 nm += 1
         if nm == 0:
-            start = stop
             continue
         loc = np.full(m, -1)
         k = 0
@@ -434,5 +445,4 @@ def implicit_plane_update(order, plane, xi, sign, mobile, force, mob, dt, kpair,
         for q in range(m):
             if loc[q] >= 0:
                 dxi[idx[q]] = d[q]
-        start = stop
     return dxi

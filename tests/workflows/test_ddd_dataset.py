@@ -22,21 +22,17 @@ import pytest
 from microdl.data.catalog import Catalog
 from microdl.data.jobs import status
 from microdl.exceptions import InvalidParameterError, UnknownNameError
-from microdl.simulate.ddd.dataset import (
-    DATASET_JSON,
+from microdl.data.ddd_profiles import DATASET_JSON, export_images, load_images, load_profiles, load_sample
+from microdl.simulate.ddd.profile import render_uint8
+from microdl.workflows.ddd_dataset import (
     PRESETS,
     DDDGridPreset,
-    export_images,
     get_preset,
     grid_jobs,
-    load_images,
-    load_profiles,
-    load_sample,
     run_dataset,
     sample_key,
     sample_seed,
 )
-from microdl.simulate.ddd.profile import render_uint8
 
 # Real sources and obstacles, short reload: a few seconds per sample.
 TINY = DDDGridPreset(
@@ -74,12 +70,12 @@ def test_smoke_preset_builds_one_job_per_sample_with_both_snapshots():
 
 
 def test_presets_match_the_issue():
-    paper = PRESETS["paper"]
+    paper = PRESETS.get("paper")
     assert paper.widths_um == (2.0, 1.0, 0.5, 0.25, 0.125, 0.0625)
     assert paper.priors == (0.001, 0.01, 0.1) and paper.reload_snapshots == (0.001, 0.01)
     assert set(paper.slips) == {"one", "two"} and paper.n_samples == 150
     assert len(paper.widths_um) * len(paper.reload_snapshots) * len(paper.slips) == 24  # subsets
-    cpu = PRESETS["cpu"]
+    cpu = PRESETS.get("cpu")
     assert min(cpu.widths_um) == 0.0625 and set(cpu.slips) == {"one", "two"}
     assert cpu.priors == paper.priors and cpu.reload_snapshots == paper.reload_snapshots
 
@@ -102,6 +98,8 @@ def test_keys_and_seeds_are_stable_under_grid_overrides():
     ({"n_samples": 0}, "samples"),
     ({"pillar_overrides": (("width_um", 1.0),)}, "pillar_overrides"),
     ({"pillar_overrides": (("nonsense", 1.0),)}, "pillar_overrides"),
+    ({"widths_um": (0.0625, 1e6)}, "width_um"),  # PillarConfig limits, before anything runs
+    ({"pillar_overrides": (("pixel_size_nm", 1e-6),)}, "pixel_size_nm"),
 ])
 def test_preset_validation(kwargs, match):
     with pytest.raises(InvalidParameterError, match=match):
@@ -185,8 +183,8 @@ def test_run_writes_loadable_files_and_rerun_runs_nothing(tmp_path):
 _SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})
-from test_dataset import ELASTIC
-from microdl.simulate.ddd.dataset import grid_jobs, run_dataset
+from test_ddd_dataset import ELASTIC
+from microdl.workflows.ddd_dataset import grid_jobs, run_dataset
 
 if __name__ == "__main__":
     run_dataset(grid_jobs(ELASTIC, samples={n}), {out!r}, workers=1, progress=False)
@@ -265,7 +263,7 @@ def cli():
 def test_cli_dataset_passes_overrides_and_prints_one_json(cli, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    import microdl.simulate.ddd.dataset as ds
+    import microdl.workflows.ddd_dataset as ds
 
     seen = {}
 
