@@ -1,10 +1,18 @@
-"""Fixtures shared by the whole test suite."""
+"""Fixtures shared by the whole test suite.
+
+Every test records into a catalog of its own (``MICRODL_CATALOG`` in a temporary
+folder), never the user's ``~/.local/share/microdl``, and Matplotlib draws with
+the headless ``Agg`` backend, as the command line does.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+os.environ["MPLBACKEND"] = "Agg"  # before any test imports matplotlib
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -13,7 +21,10 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 @pytest.fixture(autouse=True)
 def _isolated_catalog(tmp_path_factory, monkeypatch):
     """Every test records into its own catalog, never the user's."""
-    monkeypatch.setenv("MICRODL_CATALOG", str(tmp_path_factory.mktemp("catalog") / "catalog.sqlite"))
+    folder = tmp_path_factory.mktemp("catalog")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("MICRODL_CATALOG", str(folder / "catalog.sqlite"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(folder / "xdg"))  # in case a test unsets MICRODL_CATALOG
 
 
 @pytest.fixture

@@ -55,3 +55,16 @@ def grid(n: int, *, log: Path | str | None = None, sleep_s: float | list = 0.0) 
     return [Job(f"j{i:03d}", {"key": f"j{i:03d}", "x": i, "sleep_s": sleeps[i],
                               "log": None if log is None else str(log)}, suffix=".txt")
             for i in range(n)]
+
+
+def require_complete(path: Path) -> None:
+    """A ``validate`` for :func:`square` outputs: the text must end with ``complete``."""
+    if not Path(path).read_text().endswith("complete\n"):
+        raise ValueError(f"{Path(path).name} is incomplete")
+
+
+def write_folder(params: dict, out_path: Path) -> dict:
+    """A job whose output is a directory (as Zarr stores are)."""
+    Path(out_path).mkdir()
+    (Path(out_path) / "x.txt").write_text(str(params["x"]))
+    return {}

@@ -20,7 +20,7 @@ HELPERS = Path(__file__).resolve().parent
 if str(HELPERS) not in sys.path:  # worker processes inherit sys.path
     sys.path.insert(0, str(HELPERS))
 
-from _jobs_helpers import grid, log_lines, square  # noqa: E402
+from _jobs_helpers import grid, log_lines, require_complete, square, write_folder  # noqa: E402
 
 
 def _tmp_files(out: Path) -> list[str]:
@@ -28,7 +28,9 @@ def _tmp_files(out: Path) -> list[str]:
 
 
 def _mtimes(out: Path) -> dict[str, int]:
-    return {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != "manifest.json"}
+    """Modification times of the job files (not the manifest or the lock, which hold the last run)."""
+    return {p.name: p.stat().st_mtime_ns for p in out.iterdir()
+            if p.name not in ("manifest.json", ".microdl.lock")}
 
 
 def _starts(log: Path) -> dict[str, int]:
@@ -164,6 +166,87 @@ def test_done_job_with_other_params_is_refused(tmp_path):
     assert manifest["jobs"][1]["params"]["x"] == 1  # the refused grid did not replace it
 
 
+def test_summary_records_size_and_checksum(tmp_path):
+    from microdl.provenance import sha256_file
+
+    out = tmp_path / "out"
+    run_jobs(square, grid(1), out, workers=1, progress=False)
+    summary = json.loads((out / "j000.json").read_text())
+    assert summary["output"] == "j000.txt" and summary["output_kind"] == "file"
+    assert summary["output_size"] == (out / "j000.txt").stat().st_size
+    assert summary["output_sha256"] == sha256_file(out / "j000.txt")
+
+
+def test_truncated_output_is_corrupt_and_recomputed(tmp_path):
+    out, log = tmp_path / "out", tmp_path / "log.jsonl"
+    run_jobs(square, grid(3, log=log), out, workers=1, progress=False)
+    with open(out / "j001.txt", "r+") as fh:  # a copy cut short, a full disk, ...
+        fh.truncate(4)
+
+    st = status(out)
+    assert st.corrupt == ("j001",) and "j001" in st.pending and "j001" not in st.done
+    assert st.done == ("j000", "j002")
+
+    report = run_jobs(square, grid(3, log=log), out, workers=1, progress=False)
+    assert report.corrupt == ("j001",) and report.ok
+    assert (report.n_done_before, report.n_ran) == (2, 1)
+    assert (out / "j001.txt").read_text() == "partial\n1\ncomplete\n"
+    assert _starts(log) == {"j000": 1, "j001": 2, "j002": 1}
+    assert status(out).corrupt == () and len(status(out).done) == 3
+
+
+def test_same_size_edit_is_caught_by_the_checksum(tmp_path):
+    out = tmp_path / "out"
+    run_jobs(square, grid(2), out, workers=1, progress=False)
+    text = (out / "j001.txt").read_text()
+    (out / "j001.txt").write_text(text.replace("1", "9"))
+    report = run_jobs(square, grid(2), out, workers=1, progress=False)
+    assert report.corrupt == ("j001",) and (out / "j001.txt").read_text() == text
+
+
+def _as_old_summary(path: Path) -> None:
+    """Drop what this version adds to a summary, as a summary of an older version."""
+    record = json.loads(path.read_text())
+    for key in ("output_kind", "output_size", "output_sha256"):
+        record.pop(key)
+    path.write_text(json.dumps(record))
+
+
+def test_validate_failure_is_recomputed_and_old_summaries_still_count(tmp_path):
+    out, log = tmp_path / "out", tmp_path / "log.jsonl"
+    run_jobs(square, grid(3, log=log), out, workers=1, progress=False)
+    for i in range(3):
+        _as_old_summary(out / f"j00{i}.json")
+    (out / "j002.txt").write_text("partial\n")  # an output the old version let through
+
+    # Without a validator an old summary is trusted as before.
+    assert status(out).done == ("j000", "j001", "j002")
+    assert status(out, validate=require_complete).corrupt == ("j002",)
+
+    report = run_jobs(square, grid(3, log=log), out, workers=1, progress=False,
+                      validate=require_complete)
+    assert report.corrupt == ("j002",) and (report.n_done_before, report.n_ran) == (2, 1)
+    assert _starts(log) == {"j000": 1, "j001": 1, "j002": 2}
+    assert (out / "j002.txt").read_text().endswith("complete\n")
+    with pytest.raises(InvalidParameterError, match="validate"):
+        run_jobs(square, grid(1), out, progress=False, validate="yes")
+
+
+def test_directory_outputs_are_checked_for_existence_only(tmp_path):
+    out = tmp_path / "out"
+    jobs = [Job(f"d{i}", {"x": i}, suffix=".zarr") for i in range(2)]
+    run_jobs(write_folder, jobs, out, workers=1, progress=False)
+    assert json.loads((out / "d0.json").read_text())["output_kind"] == "directory"
+    (out / "d0.zarr" / "x.txt").write_text("edited")  # not checksummed
+    import shutil
+
+    shutil.rmtree(out / "d1.zarr")
+    assert status(out).done == ("d0",) and status(out).pending == ("d1",)
+    report = run_jobs(write_folder, jobs, out, workers=1, progress=False)
+    assert (report.n_done_before, report.n_ran, report.corrupt) == (1, 1, ())
+    assert (out / "d1.zarr" / "x.txt").read_text() == "1"
+
+
 @pytest.mark.parametrize(
     "make, match",
     [
@@ -199,12 +282,34 @@ def test_run_jobs_validation(tmp_path):
         status(tmp_path / "nowhere")
 
 
+@pytest.mark.parametrize("content", ["{not json", '{"format": "someone-else/2"}'])
+def test_foreign_or_damaged_manifest_is_refused_and_kept(tmp_path, content):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.json").write_text(content)
+    (out / "notes.tmp-1-keep").write_text("not ours")
+    with pytest.raises(DataFileError, match="manifest.json.*damaged or was not written by run_jobs"):
+        run_jobs(square, grid(1), out, progress=False)
+    assert (out / "manifest.json").read_text() == content
+    assert (out / "notes.tmp-1-keep").exists() and not (out / "j000.txt").exists()
+    with pytest.raises(DataFileError, match="manifest"):
+        status(out)
+
+
+def test_out_dir_that_is_a_file_is_a_data_file_error(tmp_path):
+    (tmp_path / "f.txt").write_text("x")
+    with pytest.raises(DataFileError, match="out_dir.*folder"):
+        run_jobs(square, grid(1), tmp_path / "f.txt", progress=False)
+    with pytest.raises(DataFileError, match="out_dir"):
+        run_jobs(square, grid(1), tmp_path / "f.txt" / "sub", progress=False)
+
+
 def test_second_runner_on_same_out_dir_is_refused(tmp_path):
     import fcntl
 
     out = tmp_path / "out"
     out.mkdir()
-    with open(out / ".jobs.lock", "a+") as fh:
+    with open(out / ".microdl.lock", "a+") as fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(InvalidParameterError, match="in use"):
             run_jobs(square, grid(1), out, progress=False)

@@ -79,3 +79,54 @@ def test_h5_attrs_round_trip_nested(tmp_path):
     assert attrs == {"config": {"a": [1, 2], "b": {"c": 0.5}}, "seed": 3}
     np.testing.assert_array_equal(arrays["x"], np.arange(5000))
     assert not (tmp_path / "d.h5.tmp").exists()
+
+
+def _good_file(path):
+    m = _map()
+    if path.suffix == ".npy":
+        np.save(path, m)
+    elif path.suffix == ".npz":
+        np.savez_compressed(path, gnd=m)
+    elif path.suffix == ".h5":
+        write_h5(path, {"gnd": m}, {})
+    else:
+        np.savetxt(path, m.reshape(5, 8), delimiter=",")
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".npz", ".h5", ".csv"])
+@pytest.mark.parametrize("damage", ["empty", "truncated", "garbage"])
+def test_empty_truncated_or_corrupt_files_are_one_line_data_file_errors(tmp_path, suffix, damage):
+    path = tmp_path / f"m{suffix}"
+    _good_file(path)
+    data = path.read_bytes()
+    if damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "truncated":
+        path.write_bytes(data[: len(data) // 2] if suffix != ".csv" else data[: len(data) // 2] + b",x")
+    else:
+        path.write_bytes(b"\x00\xff\xfe garbage \x93NUMPY" * 7)
+    with pytest.raises(DataFileError) as info:
+        read_array(path)
+    message = str(info.value)
+    assert str(path) in message and "\n" not in message
+    if damage == "empty":
+        assert "empty" in message
+
+
+def test_whitespace_only_csv_is_an_error(tmp_path):
+    p = tmp_path / "blank.csv"
+    p.write_text("\n\n  \n")
+    with pytest.raises(DataFileError, match="blank.csv"):
+        read_array(p)
+
+
+def test_read_h5_of_a_corrupt_file_is_a_data_file_error(tmp_path):
+    p = tmp_path / "bad.h5"
+    p.write_bytes(b"not hdf5 at all")
+    with pytest.raises(DataFileError, match="HDF5 file"):
+        read_h5(p)
+
+
+def test_write_h5_leaves_no_temporary_file(tmp_path):
+    write_h5(tmp_path / "d.h5", {"x": np.arange(3)}, {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.h5"]

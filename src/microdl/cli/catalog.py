@@ -1,4 +1,11 @@
-"""``microdl data ...`` and ``microdl runs ...``: browse the catalog."""
+"""``microdl data ...`` and ``microdl runs ...``: browse the catalog.
+
+Thin: the status shown is the one the catalog reports (``running``, ``done``,
+``failed``, or ``interrupted`` for a run whose process died). Catalog problems
+(unreachable, unreadable, unknown id) are :class:`~microdl.exceptions.MicrodlError`,
+so they end as one line with exit code 2. ``microdl --catalog URL_OR_PATH``
+chooses the catalog.
+"""
 
 from __future__ import annotations
 
@@ -25,9 +32,9 @@ def _table(kind: str, as_json: bool) -> None:
     if not rows:
         report({}, as_json=False, human=f"no {kind}s recorded in {cat.path}")
         return
-    lines = [f"{'id':12}  {'name':18}  {'created (UTC)':25}  {'status':8}  path"]
+    lines = [f"{'id':12}  {'name':18}  {'created (UTC)':25}  {'status':11}  path"]
     for r in rows:
-        lines.append(f"{r['id']:12}  {r['name'][:18]:18}  {r['created_utc']:25}  {r['status']:8}  {r['path']}")
+        lines.append(f"{r['id']:12}  {r['name'][:18]:18}  {r['created_utc']:25}  {r['status']:11}  {r['path']}")
     report({}, as_json=False, human="\n".join(lines))
 
 

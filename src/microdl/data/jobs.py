@@ -6,11 +6,16 @@ resumable through the file system alone:
 
 ``out_dir/<key><suffix>``
     The job's output. ``fn`` writes it to a temporary name in ``out_dir``
-    (``<key>.tmp-<pid>-<random><suffix>``); the runner renames it only after
-    ``fn`` returned, so a half-written file never has the final name.
+    (:func:`microdl.io._atomic.temporary_name`, with ``.tmp-<pid>-<random>`` in
+    it); the runner renames it only after ``fn`` returned, so a half-written
+    file never has the final name.
 ``out_dir/<key>.json``
     Written (atomically) after the output: the job's params, the summary ``fn``
-    returned, host, pid and timing. A job is *done* when both files exist.
+    returned, the output's size and SHA-256 (``output_size``,
+    ``output_sha256``; directory outputs: ``output_kind`` only), host, pid and
+    timing. A job is *done* when both files exist and the output still has the
+    recorded size and checksum (and passes ``validate``, if given); otherwise a
+    rerun removes the *corrupt* output and computes it again.
 ``out_dir/<key>.error.json``
     Type, message and traceback of the last failure; removed on success.
 ``out_dir/manifest.json``
@@ -19,46 +24,43 @@ resumable through the file system alone:
 
 A rerun skips done jobs, retries failed and pending ones and removes temporary
 files left by a killed run. A crash (even ``kill -9``) therefore loses at most
-the jobs in flight. Only one runner may use an ``out_dir`` at a time; a lock
-file (``out_dir/.jobs.lock``, released by the kernel when the runner dies)
-enforces it where the file system supports ``flock``.
+the jobs in flight. Only one runner may use an ``out_dir`` at a time; the lock
+of :func:`microdl.io._atomic.acquire_lock` (``out_dir/.microdl.lock``, released
+by the kernel when the runner dies) enforces it where the file system supports
+``flock``.
+
+The file protocol and the worker side of a job live in
+:mod:`microdl.data._jobs_files`, the local process pool and the Dask back end
+in :mod:`microdl.data._jobs_backends`.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import datetime as _dt
 import json
-import multiprocessing
 import os
 import pickle
 import re
-import shutil
-import socket
 import sys
 import time
-import traceback
-import uuid
-from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from microdl import __version__
+from microdl.data import _jobs_backends as _backends
+from microdl.data import _jobs_files as _files
+from microdl.data._jobs_files import JobFn, Validator
 from microdl.exceptions import DataFileError, InvalidParameterError
+from microdl.io._atomic import TMP_MARK, acquire_lock, check_output_folder, clean_temporaries, write_json
 from microdl.provenance import environment, to_jsonable
 
 __all__ = ["Job", "JobsReport", "JobsStatus", "run_jobs", "status"]
 
 MANIFEST_NAME = "manifest.json"
-LOCK_NAME = ".jobs.lock"
-_TMP_MARK = ".tmp-"
 _KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+=-]*")
 _SUFFIX_RE = re.compile(r"(\.[A-Za-z0-9_-]+)+")
 _MANIFEST_FORMAT = "microdl.jobs/1"
 
-JobFn = Callable[[dict, Path], "dict | None"]
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ class Job:
                 "Job.key must be letters, digits and '_.+=-' starting with a letter or digit, "
                 f"got {self.key!r}"
             )
-        if self.key == "manifest" or self.key.endswith(".error") or _TMP_MARK in self.key:
+        if self.key == "manifest" or self.key.endswith(".error") or TMP_MARK in self.key:
             raise InvalidParameterError(
                 "Job.key must not be 'manifest', end in '.error' or contain '.tmp-' "
                 f"(reserved file names), got {self.key!r}"
@@ -103,7 +105,7 @@ class Job:
             not isinstance(self.suffix, str)
             or not _SUFFIX_RE.fullmatch(self.suffix)
             or self.suffix.endswith(".json")
-            or _TMP_MARK in self.suffix
+            or TMP_MARK in self.suffix
         ):
             raise InvalidParameterError(
                 "Job.suffix must be an extension such as '.npz' or '.h5' and not end in '.json' "
@@ -134,6 +136,9 @@ class JobsReport:
         Keys of the failed jobs; details in ``out_dir/<key>.error.json``.
     seconds
         Wall time of the call.
+    corrupt
+        Keys of jobs found done whose output had changed since it was written
+        (size or checksum) or failed ``validate``: removed and run again.
     """
 
     n_total: int
@@ -142,6 +147,7 @@ class JobsReport:
     n_failed: int
     failed: tuple[str, ...]
     seconds: float
+    corrupt: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -158,379 +164,22 @@ class JobsStatus:
     n_total
         Jobs in the manifest.
     done
-        Keys whose output and summary exist.
+        Keys whose output and summary exist and whose output is intact.
     failed
         Key -> ``"ErrorType: message"`` of jobs whose last attempt failed.
     pending
-        Keys neither done nor failed (never run, or in flight / interrupted).
+        Keys neither done nor failed (never run, in flight / interrupted, or
+        corrupt): a rerun runs them.
+    corrupt
+        Keys (also in ``pending``) whose finished output has changed since it
+        was written or fails ``validate``.
     """
 
     n_total: int
     done: tuple[str, ...]
     failed: dict[str, str]
     pending: tuple[str, ...]
-
-
-# ----------------------------------------------------------------------------- files
-
-
-def _summary_path(out_dir: Path, key: str) -> Path:
-    return out_dir / f"{key}.json"
-
-
-def _error_path(out_dir: Path, key: str) -> Path:
-    return out_dir / f"{key}.error.json"
-
-
-def _now_utc() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
-
-
-def _fsync(path: Path) -> None:
-    if path.is_file():
-        with open(path, "rb") as fh:
-            os.fsync(fh.fileno())
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def _write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON under a unique temporary name, fsync, then rename over ``path``."""
-    tmp = path.with_name(f"{path.name}{_TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        with open(tmp, "w") as fh:
-            fh.write(json.dumps(to_jsonable(obj), indent=2) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _is_done(out_dir: Path, job: Job) -> bool:
-    return _summary_path(out_dir, job.key).is_file() and job.output_path(out_dir).exists()
-
-
-def _error_record(job_key: str, params: dict, exc_type: str, message: str, tb: str,
-                  started_utc: str | None, seconds: float | None) -> dict[str, Any]:
-    return {
-        "key": job_key,
-        "ok": False,
-        "params": params,
-        "error": {"type": exc_type, "message": message, "traceback": tb},
-        "started_utc": started_utc,
-        "failed_utc": _now_utc(),
-        "seconds": seconds,
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-    }
-
-
-def _write_error(out_dir: Path, record: dict[str, Any]) -> None:
-    try:
-        _write_json_atomic(_error_path(out_dir, record["key"]), record)
-    except OSError:  # pragma: no cover - the error is still returned to the runner
-        pass
-
-
-# ----------------------------------------------------------------------------- worker side
-
-
-def _execute(fn: JobFn, key: str, params: dict, out_dir: str, suffix: str) -> dict[str, Any]:
-    """Run one job where it is scheduled: temporary file, ``fn``, atomic renames.
-
-    Returns a small record (``ok``, timing, summary or error); never raises for
-    an exception of ``fn``, which is written to ``<key>.error.json`` instead.
-    """
-    out = Path(out_dir)
-    tmp = out / f"{key}{_TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}"
-    final = out / f"{key}{suffix}"
-    started = _now_utc()
-    t0 = time.perf_counter()
-    try:
-        summary = fn(dict(params), tmp)
-        if summary is None:
-            summary = {}
-        if not isinstance(summary, dict):
-            raise TypeError(f"job function must return a dict or None, got {type(summary).__name__}")
-        summary = to_jsonable(summary)
-        json.dumps(summary)
-        if not tmp.exists():
-            raise DataFileError(f"job function returned without writing its out_path {tmp.name!r}")
-        _fsync(tmp)
-        if final.is_dir() and not final.is_symlink():
-            shutil.rmtree(final)  # stale directory output of an unfinished earlier run
-        os.replace(tmp, final)
-        seconds = time.perf_counter() - t0
-        record = {
-            "key": key,
-            "ok": True,
-            "params": to_jsonable(params),
-            "summary": summary,
-            "output": final.name,
-            "started_utc": started,
-            "finished_utc": _now_utc(),
-            "seconds": seconds,
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "microdl_version": __version__,
-        }
-        _write_json_atomic(_summary_path(out, key), record)
-        _error_path(out, key).unlink(missing_ok=True)
-        return {"key": key, "ok": True, "seconds": seconds}
-    except Exception as exc:  # noqa: BLE001 - any failure of fn is recorded, not raised
-        record = _error_record(key, to_jsonable(params), type(exc).__name__, str(exc),
-                               traceback.format_exc(), started, time.perf_counter() - t0)
-        _write_error(out, record)
-        return {"key": key, "ok": False, "error": record["error"]}
-    finally:
-        _remove(tmp)
-
-
-def _worker_init(parent_pid: int) -> None:
-    """Make a local worker process die with the runner (Linux), even on ``kill -9``."""
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-            import signal
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            pr_set_pdeathsig = 1
-            libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
-        except (OSError, AttributeError):  # pragma: no cover - best effort
-            pass
-    if os.getppid() != parent_pid:  # the runner died before prctl took effect
-        os._exit(1)
-
-
-# ----------------------------------------------------------------------------- runner side
-
-
-class _Tracker:
-    """Counts results, decides on retries and drives the progress bar."""
-
-    def __init__(self, n_total: int, n_before: int, retries: int, progress: bool) -> None:
-        from tqdm import tqdm
-
-        self.retries = retries
-        self.attempts: Counter[str] = Counter()
-        self.n_ran = 0
-        self.failed: list[str] = []
-        self.bar = tqdm(total=n_total, initial=n_before, unit="job", desc="jobs",
-                        file=sys.stderr, disable=not progress, dynamic_ncols=True)
-
-    def handle(self, job: Job, result: dict[str, Any]) -> bool:
-        """Account for one finished attempt; return True if the job should run again."""
-        self.attempts[job.key] += 1
-        if not result["ok"] and self.attempts[job.key] <= self.retries:
-            return True
-        self.n_ran += 1
-        if not result["ok"]:
-            self.failed.append(job.key)
-            self.bar.set_postfix(failed=len(self.failed), refresh=False)
-        self.bar.update(1)
-        return False
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-def _runner_side_error(out_dir: Path, job: Job, exc_type: str, message: str,
-                       tb: str = "") -> dict[str, Any]:
-    """Record a failure the worker could not record itself (crash, lost worker)."""
-    record = _error_record(job.key, to_jsonable(job.params), exc_type, message, tb, None, None)
-    _write_error(out_dir, record)
-    return {"key": job.key, "ok": False, "error": record["error"]}
-
-
-def _stop_local_pool(pool: cf.ProcessPoolExecutor) -> None:
-    """Cancel queued work and terminate the workers now (after Ctrl-C)."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())  # private, best effort
-    pool.shutdown(wait=False, cancel_futures=True)
-    for proc in processes:
-        try:
-            proc.terminate()
-        except (OSError, AttributeError):  # pragma: no cover
-            pass
-
-
-def _run_local(fn: JobFn, pending: list[Job], out_dir: Path, workers: int,
-               tracker: _Tracker) -> None:
-    """Run on a local process pool, at most ``workers`` jobs in flight.
-
-    A worker that dies (segfault, out of memory) breaks the whole pool. The
-    jobs then in flight become suspects and run again one at a time in a fresh
-    pool; a job that breaks the pool while alone in flight is the culprit and
-    counts as failed (or is retried). Innocent jobs are never charged.
-    """
-    ctx = multiprocessing.get_context("spawn")  # safe with threads, numba, torch and CUDA
-
-    def new_pool() -> cf.ProcessPoolExecutor:
-        return cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
-                                      initializer=_worker_init, initargs=(os.getpid(),))
-
-    pool = new_pool()
-    queue: deque[Job] = deque(pending)
-    suspects: deque[Job] = deque()  # waiting to run alone
-    suspect_keys: set[str] = set()  # waiting or running alone
-    in_flight: dict[cf.Future, Job] = {}
-    out = str(out_dir)
-
-    def account(job: Job, result: dict[str, Any]) -> None:
-        if tracker.handle(job, result):
-            (suspects if job.key in suspect_keys else queue).appendleft(job)
-        else:
-            suspect_keys.discard(job.key)
-
-    def finish(fut: cf.Future, job: Job, broken: list[Job]) -> None:
-        try:
-            result = fut.result()
-        except cf.process.BrokenProcessPool:
-            broken.append(job)
-            return
-        except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be unpickled
-            result = _runner_side_error(out_dir, job, type(exc).__name__, str(exc),
-                                        "".join(traceback.format_exception(exc)))
-        account(job, result)
-
-    try:
-        while queue or suspects or in_flight:
-            # Fill the pool; while suspects are about, run them one at a time.
-            pool_broke = False
-            while True:
-                if suspects or any(j.key in suspect_keys for j in in_flight.values()):
-                    if in_flight:
-                        break
-                    job = suspects.popleft()
-                elif queue and len(in_flight) < workers:
-                    job = queue.popleft()
-                else:
-                    break
-                try:
-                    fut = pool.submit(_execute, fn, job.key, job.params, out, job.suffix)
-                except cf.process.BrokenProcessPool:
-                    (suspects if job.key in suspect_keys else queue).appendleft(job)
-                    pool_broke = True
-                    break
-                in_flight[fut] = job
-            if not in_flight:
-                if not pool_broke:  # pragma: no cover - would be a bug in the loop above
-                    raise RuntimeError("job runner has work left but nothing to submit")
-                pool.shutdown(wait=True)  # broke before taking any work: start afresh
-                pool = new_pool()
-                continue
-            done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
-            broken: list[Job] = []
-            for fut in done:
-                finish(fut, in_flight.pop(fut), broken)
-            if not broken:
-                continue
-            # Every other future of a broken pool ends too: collect them all.
-            rest, _ = cf.wait(list(in_flight))
-            for fut in rest:
-                finish(fut, in_flight.pop(fut), broken)
-            pool.shutdown(wait=True)
-            pool = new_pool()
-            if len(broken) == 1:  # it was alone in flight: the culprit
-                job = broken[0]
-                suspect_keys.add(job.key)
-                account(job, _runner_side_error(
-                    out_dir, job, "WorkerCrashed",
-                    "the worker process died while running this job alone "
-                    "(segfault, out of memory or killed by a signal)"))
-            else:
-                suspects.extend(broken)
-                suspect_keys.update(j.key for j in broken)
-    except KeyboardInterrupt:
-        _stop_local_pool(pool)
-        raise
-    pool.shutdown(wait=True)
-
-
-def _run_dask(fn: JobFn, pending: list[Job], out_dir: Path, client: Any,
-              tracker: _Tracker) -> None:
-    """Submit every job to a Dask client and collect results as they complete."""
-    from distributed import as_completed
-
-    out = str(out_dir)
-
-    def submit(job: Job) -> Any:
-        return client.submit(_execute, fn, job.key, job.params, out, job.suffix,
-                             key=f"microdl-job-{job.key}-{uuid.uuid4().hex[:8]}", pure=False)
-
-    futures = {submit(job): job for job in pending}
-    completed = as_completed(list(futures))
-    try:
-        for fut in completed:
-            job = futures.pop(fut)
-            try:
-                result = fut.result()
-            except Exception as exc:  # noqa: BLE001 - KilledWorker, lost data, ...
-                result = _runner_side_error(out_dir, job, type(exc).__name__, str(exc),
-                                            "".join(traceback.format_exception(exc)))
-            fut.release()
-            if tracker.handle(job, result):
-                new = submit(job)
-                futures[new] = job
-                completed.add(new)
-    except KeyboardInterrupt:
-        client.cancel(list(futures))
-        raise
-
-
-def _connect(scheduler: str | os.PathLike | None, cluster: Any) -> Any:
-    """Return a ``distributed.Client`` for ``scheduler`` (address or file) or ``cluster``."""
-    try:
-        from distributed import Client
-    except ImportError as exc:
-        raise InvalidParameterError(
-            "running on a Dask cluster (scheduler= or cluster=) needs the 'distributed' package; "
-            "install it with: pip install 'microdl[cluster]'"
-        ) from exc
-    if cluster is not None:
-        return Client(cluster)
-    where = os.fspath(scheduler)
-    try:
-        if where.endswith(".json") and Path(where).is_file():
-            return Client(scheduler_file=where)
-        return Client(where)
-    except (OSError, ValueError, TypeError) as exc:
-        raise InvalidParameterError(
-            f"scheduler must be the address of a running Dask scheduler (e.g. "
-            f"'tcp://10.0.0.1:8786') or a scheduler file, could not connect to {where!r}: {exc}"
-        ) from exc
-
-
-def _lock(out_dir: Path) -> Any:
-    """Hold an exclusive lock on ``out_dir`` for one runner; None if unsupported."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        return None
-    fh = open(out_dir / LOCK_NAME, "a+")
-    try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as exc:
-        fh.close()
-        raise InvalidParameterError(
-            f"out_dir {os.fspath(out_dir)!r} is in use by another running run_jobs; "
-            "wait for it or use another out_dir"
-        ) from exc
-    except OSError:  # pragma: no cover - file system without locks
-        pass
-    return fh
+    corrupt: tuple[str, ...] = ()
 
 
 def _check_fn(fn: Any) -> str:
@@ -570,34 +219,56 @@ def _check_jobs(jobs: Iterable[Job]) -> list[Job]:
     return jobs
 
 
-def _clean_temporaries(out_dir: Path) -> int:
-    n = 0
-    for path in out_dir.iterdir():
-        if _TMP_MARK in path.name:
-            _remove(path)
-            n += 1
-    return n
+def _check_done(out_dir: Path, job: Job, validate: Validator | None) -> str:
+    """``"done"``, ``"pending"`` or ``"corrupt"`` (finished once, output no longer valid).
+
+    Raises
+    ------
+    InvalidParameterError
+        If the job is done with other params than ``job.params``.
+    """
+    output = job.output_path(out_dir)
+    if not output.exists():
+        return "pending"
+    stored = _files.read_json_or_none(_files.summary_path(out_dir, job.key))
+    if not isinstance(stored, dict):  # no summary, or unreadable: run again
+        return "pending"
+    wanted = json.loads(json.dumps(to_jsonable(job.params)))
+    if stored.get("params") != wanted:
+        raise InvalidParameterError(
+            f"job {job.key!r} is already done in {os.fspath(out_dir)!r} with params "
+            f"{stored.get('params')!r}, but this grid asks for {wanted!r}; use another "
+            "out_dir or delete its files to recompute")
+    return "corrupt" if _files.integrity_problem(output, stored, validate) else "done"
 
 
-def _split_done(out_dir: Path, jobs: list[Job]) -> tuple[int, list[Job]]:
-    """Count done jobs (checking their params) and return the others in order."""
-    n_done, pending = 0, []
+def _split_done(out_dir: Path, jobs: list[Job],
+                validate: Validator | None) -> tuple[int, list[Job], list[str]]:
+    """Count valid done jobs; remove corrupt outputs; return the jobs to run, in order."""
+    n_done, pending, corrupt = 0, [], []
     for job in jobs:
-        if not _is_done(out_dir, job):
-            pending.append(job)
+        state = _check_done(out_dir, job, validate)
+        if state == "done":
+            n_done += 1
             continue
-        stored = _read_json(_summary_path(out_dir, job.key))
-        if not isinstance(stored, dict):  # unreadable summary: run again
-            pending.append(job)
-            continue
-        wanted = json.loads(json.dumps(to_jsonable(job.params)))
-        if stored.get("params") != wanted:
-            raise InvalidParameterError(
-                f"job {job.key!r} is already done in {os.fspath(out_dir)!r} with params "
-                f"{stored.get('params')!r}, but this grid asks for {wanted!r}; use another "
-                "out_dir or delete its files to recompute")
-        n_done += 1
-    return n_done, pending
+        if state == "corrupt":
+            corrupt.append(job.key)
+            _files.summary_path(out_dir, job.key).unlink(missing_ok=True)  # summary first: never done
+            _files.remove(job.output_path(out_dir))
+        pending.append(job)
+    return n_done, pending, corrupt
+
+
+def _check_manifest(out_dir: Path) -> None:
+    """Refuse a folder whose ``manifest.json`` run_jobs did not write (never overwrite it)."""
+    path = out_dir / MANIFEST_NAME
+    if not path.exists():
+        return
+    manifest = _files.read_json_or_none(path)
+    if not isinstance(manifest, dict) or manifest.get("format") != _MANIFEST_FORMAT:
+        raise DataFileError(
+            f"out_dir {os.fspath(out_dir)!r} holds a {MANIFEST_NAME} that is damaged or was not "
+            "written by run_jobs; use another out_dir, or delete that file to start a grid there")
 
 
 def _default_workers() -> int:
@@ -607,6 +278,22 @@ def _default_workers() -> int:
     if hasattr(os, "sched_getaffinity"):  # honours SLURM / taskset CPU sets
         return len(os.sched_getaffinity(0)) or 1
     return os.cpu_count() or 1
+
+
+def _check_options(retries: Any, workers: Any, scheduler: Any, cluster: Any, validate: Any) -> None:
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise InvalidParameterError(f"retries must be an integer >= 0, got {retries!r}")
+    if scheduler is not None and cluster is not None:
+        raise InvalidParameterError("give scheduler or cluster, not both")
+    if validate is not None and not callable(validate):
+        raise InvalidParameterError(f"validate must be None or a callable validate(path), got {validate!r}")
+    if workers is not None:
+        if scheduler is not None or cluster is not None:
+            raise InvalidParameterError(
+                f"workers applies to local runs only, got workers={workers!r} with a Dask "
+                "scheduler/cluster (size the cluster instead)")
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise InvalidParameterError(f"workers must be an integer >= 1, got {workers!r}")
 
 
 def run_jobs(
@@ -619,6 +306,7 @@ def run_jobs(
     cluster: Any = None,
     progress: bool = True,
     retries: int = 0,
+    validate: Validator | None = None,
 ) -> JobsReport:
     """Run a grid of jobs, one output file each, skipping those already done.
 
@@ -651,11 +339,16 @@ def run_jobs(
     retries
         Extra attempts for a job that fails, within this call. A later call
         retries failed jobs in any case.
+    validate
+        Optional ``validate(output_path)``, called in this process on the
+        output of every job found done (after its size and checksum were
+        verified); raising any exception marks the output corrupt. Use it to
+        accept outputs of older versions, whose summaries hold no checksum.
 
     Returns
     -------
     JobsReport
-        Counts, failed keys and wall time.
+        Counts, failed and corrupt keys and wall time.
 
     Raises
     ------
@@ -663,12 +356,19 @@ def run_jobs(
         Bad jobs or options, ``fn`` not importable, ``out_dir`` in use by
         another runner, a job already done with different params, an
         unreachable scheduler, or ``distributed`` not installed.
+    DataFileError
+        ``out_dir`` is a file or cannot be created or written, or holds a
+        ``manifest.json`` that is damaged or not run_jobs' (it is never overwritten).
     KeyboardInterrupt
         Re-raised after cancelling queued jobs and stopping local workers;
         finished files stay and a rerun resumes.
 
     Notes
     -----
+    A done job whose output changed since it was written (truncated, edited,
+    deleted) or fails ``validate`` is *corrupt*: its output and summary are
+    removed, it runs again and its key is listed in ``JobsReport.corrupt``.
+
     Local workers are started with the ``spawn`` method (safe with numba,
     torch and threads), so a script calling this function needs the usual
     ``if __name__ == "__main__":`` guard. On Linux they are killed together
@@ -686,51 +386,42 @@ def run_jobs(
     t0 = time.perf_counter()
     fn_name = _check_fn(fn)
     jobs = _check_jobs(jobs)
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise InvalidParameterError(f"retries must be an integer >= 0, got {retries!r}")
-    if scheduler is not None and cluster is not None:
-        raise InvalidParameterError("give scheduler or cluster, not both")
+    _check_options(retries, workers, scheduler, cluster, validate)
     distributed_run = scheduler is not None or cluster is not None
-    if workers is not None:
-        if distributed_run:
-            raise InvalidParameterError(
-                f"workers applies to local runs only, got workers={workers!r} with a Dask "
-                "scheduler/cluster (size the cluster instead)")
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise InvalidParameterError(f"workers must be an integer >= 1, got {workers!r}")
     n_workers = workers or _default_workers()
 
-    out = Path(out_dir)
+    out = check_output_folder(out_dir, option="out_dir")
+    lock = acquire_lock(out, folder=True, what=f"out_dir {os.fspath(out)!r} (run_jobs)")
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataFileError(f"out_dir {os.fspath(out)!r} cannot be created: {exc}") from exc
-    lock = _lock(out)
-    try:
-        _clean_temporaries(out)
-        n_before, pending = _split_done(out, jobs)
-        _write_json_atomic(out / MANIFEST_NAME, {
+        _check_manifest(out)
+        clean_temporaries(out)
+        n_before, pending, corrupt = _split_done(out, jobs, validate)
+        write_json(out / MANIFEST_NAME, {
             "format": _MANIFEST_FORMAT,
             "fn": fn_name,
-            "written_utc": _now_utc(),
+            "written_utc": _files.now_utc(),
             "environment": environment(),
             "jobs": [{"key": j.key, "suffix": j.suffix, "params": j.params} for j in jobs],
         })
-        tracker = _Tracker(len(jobs), n_before, retries, progress)
+        tracker = _backends.Tracker(len(jobs), n_before, retries, progress)
+
+        def lost(job: Job, exc_type: str, message: str, tb: str) -> dict[str, Any]:
+            return _files.runner_side_error(out, job, exc_type, message, tb)
+
         try:
             if pending and distributed_run:
-                client = _connect(scheduler, cluster)
+                client = _backends.connect(scheduler, cluster)
                 try:
-                    _run_dask(fn, pending, out, client, tracker)
+                    _backends.run_dask(_files.execute, fn, pending, out, client, tracker, lost)
                 finally:
                     client.close()
             elif pending:
-                _run_local(fn, pending, out, min(n_workers, len(pending)), tracker)
+                _backends.run_local(_files.execute, fn, pending, out, min(n_workers, len(pending)),
+                                    tracker, lost)
         finally:
             tracker.close()
     finally:
-        if lock is not None:
-            lock.close()
+        lock.release()
     return JobsReport(
         n_total=len(jobs),
         n_done_before=n_before,
@@ -738,22 +429,30 @@ def run_jobs(
         n_failed=len(tracker.failed),
         failed=tuple(tracker.failed),
         seconds=time.perf_counter() - t0,
+        corrupt=tuple(corrupt),
     )
 
 
-def status(out_dir: str | os.PathLike) -> JobsStatus:
+def status(out_dir: str | os.PathLike, *, validate: Validator | None = None) -> JobsStatus:
     """Tell which jobs of the grid in ``out_dir`` are done, failed or pending.
 
-    Reads ``out_dir/manifest.json`` and the jobs' files; runs nothing.
+    Reads ``out_dir/manifest.json`` and the jobs' files, verifies the size and
+    checksum of every done output (and calls ``validate`` on it); runs and
+    changes nothing.
 
     Parameters
     ----------
     out_dir
         Folder previously given to :func:`run_jobs`.
+    validate
+        Optional ``validate(output_path)``; raising marks the output corrupt
+        (see :func:`run_jobs`).
 
     Returns
     -------
     JobsStatus
+        Corrupt outputs are listed in ``corrupt`` and, as they will run again,
+        in ``pending``.
 
     Raises
     ------
@@ -761,7 +460,7 @@ def status(out_dir: str | os.PathLike) -> JobsStatus:
         ``out_dir`` holds no readable manifest.
     """
     out = Path(out_dir)
-    manifest = _read_json(out / MANIFEST_NAME)
+    manifest = _files.read_json_or_none(out / MANIFEST_NAME)
     if not isinstance(manifest, dict) or manifest.get("format") != _MANIFEST_FORMAT:
         raise DataFileError(
             f"out_dir must hold a {MANIFEST_NAME} written by run_jobs, none readable in "
@@ -769,14 +468,26 @@ def status(out_dir: str | os.PathLike) -> JobsStatus:
     done: list[str] = []
     failed: dict[str, str] = {}
     pending: list[str] = []
-    for entry in manifest["jobs"]:
-        job = Job(entry["key"], entry["params"], entry["suffix"])
-        if _is_done(out, job):
+    corrupt: list[str] = []
+    try:
+        entries = [Job(e["key"], e["params"], e["suffix"]) for e in manifest["jobs"]]
+    except (KeyError, TypeError, InvalidParameterError) as exc:
+        raise DataFileError(
+            f"{MANIFEST_NAME} in {os.fspath(out)!r} is damaged (bad job entry: {exc})") from exc
+    for job in entries:
+        try:
+            state = _check_done(out, job, validate)
+        except InvalidParameterError:  # done with other params than the manifest's: not this grid's
+            state = "corrupt"
+        if state == "done":
             done.append(job.key)
-        elif (err := _read_json(_error_path(out, job.key))) is not None:
+            continue
+        if state == "corrupt":
+            corrupt.append(job.key)
+        elif (err := _files.read_json_or_none(_files.error_path(out, job.key))) is not None:
             info = err.get("error", {}) if isinstance(err, dict) else {}
             failed[job.key] = f"{info.get('type', 'Error')}: {info.get('message', '')}"
-        else:
-            pending.append(job.key)
-    return JobsStatus(n_total=len(manifest["jobs"]), done=tuple(done), failed=failed,
-                      pending=tuple(pending))
+            continue
+        pending.append(job.key)
+    return JobsStatus(n_total=len(entries), done=tuple(done), failed=failed,
+                      pending=tuple(pending), corrupt=tuple(corrupt))

@@ -3,21 +3,31 @@
 Datasets are written atomically (a temporary file renamed into place) with their
 generator config and provenance stored as HDF5 attributes, so a file is either
 complete and self-describing or absent.
+
+Every reader raises :class:`~microdl.exceptions.DataFileError` (one line naming
+the file) for a missing, empty, truncated or corrupt file, never the underlying
+``EOFError``, ``zipfile.BadZipFile`` or HDF5 error.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from microdl.exceptions import DataFileError, NonFiniteError, ShapeError
+from microdl.exceptions import DataFileError, MicrodlError, NonFiniteError, ShapeError
+from microdl.io._atomic import atomic_path
 from microdl.provenance import to_jsonable
 
 _H5_SUFFIXES = (".h5", ".hdf5", ".hdf")
+
+# What NumPy, zipfile, zlib and h5py raise for empty, truncated or corrupt files.
+_READ_ERRORS = (OSError, ValueError, EOFError, KeyError, RuntimeError, zipfile.BadZipFile, zlib.error)
 
 
 def _require_file(path: str | os.PathLike) -> Path:
@@ -26,7 +36,20 @@ def _require_file(path: str | os.PathLike) -> Path:
         raise DataFileError(f"file not found: {p}")
     if p.is_dir():
         raise DataFileError(f"expected a file but {p} is a directory")
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise DataFileError(f"cannot read {p}: {exc.strerror or exc}") from exc
+    if size == 0:
+        raise DataFileError(f"{p} is empty (0 bytes); expected a {p.suffix or 'data'} file with an array")
     return p
+
+
+def _unreadable(p: Path, exc: BaseException, what: str = "") -> DataFileError:
+    """A one-line DataFileError for a file the format library could not read."""
+    detail = " ".join(str(exc).split()) or type(exc).__name__
+    return DataFileError(f"could not read {what}{p}: it is truncated or not a valid "
+                         f"{p.suffix or 'data'} file ({type(exc).__name__}: {detail})")
 
 
 def read_array(path: str | os.PathLike, *, key: str | None = None) -> np.ndarray:
@@ -44,15 +67,23 @@ def read_array(path: str | os.PathLike, *, key: str | None = None) -> np.ndarray
     -------
     numpy.ndarray
         The array as stored (CSV: see :func:`read_map_csv`).
+
+    Raises
+    ------
+    DataFileError
+        If the file is missing, empty, truncated, corrupt or of an unknown type,
+        or ``key`` names no array in it.
     """
     p = _require_file(path)
     suffix = p.suffix.lower()
+    if suffix in (".csv", ".txt"):
+        return read_map_csv(p)
     try:
         if suffix == ".npy":
             return np.load(p, allow_pickle=False)
         if suffix == ".npz":
             with np.load(p, allow_pickle=False) as z:
-                return _pick(dict(z.items()), key, p)
+                return _pick_name_and_read(z, key, p)
         if suffix in _H5_SUFFIXES:
             import h5py
 
@@ -60,12 +91,10 @@ def read_array(path: str | os.PathLike, *, key: str | None = None) -> np.ndarray
                 names = [n for n in f if isinstance(f[n], h5py.Dataset)]
                 name = _pick_name(names, key, p)
                 return f[name][()]
-        if suffix in (".csv", ".txt"):
-            return read_map_csv(p)
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, DataFileError):
-            raise
-        raise DataFileError(f"could not read {p}: {exc}") from exc
+    except MicrodlError:
+        raise
+    except _READ_ERRORS as exc:
+        raise _unreadable(p, exc) from exc
     raise DataFileError(
         f"unsupported file type {suffix!r} for {p}; expected .npy, .npz, .h5/.hdf5 or .csv"
     )
@@ -84,8 +113,9 @@ def _pick_name(names: list[str], key: str | None, p: Path) -> str:
     raise DataFileError(f"{p} holds several arrays {sorted(names)}; say which one with a key")
 
 
-def _pick(arrays: dict[str, np.ndarray], key: str | None, p: Path) -> np.ndarray:
-    return arrays[_pick_name(list(arrays), key, p)]
+def _pick_name_and_read(z: Any, key: str | None, p: Path) -> np.ndarray:
+    """Read only the chosen member of an ``.npz`` (a corrupt other member does not matter)."""
+    return z[_pick_name(list(z.files), key, p)]
 
 
 def read_map_csv(path: str | os.PathLike) -> np.ndarray:
@@ -102,9 +132,29 @@ def read_map_csv(path: str | os.PathLike) -> np.ndarray:
     -------
     numpy.ndarray
         ``(H, W, 2)`` float64 array.
+
+    Raises
+    ------
+    DataFileError
+        If the file is missing, empty, not text or not numbers in one of the layouts.
+    ShapeError
+        If the number of value columns is wrong.
     """
+    import warnings
+
     p = _require_file(path)
-    with open(p) as fh:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)  # "input contained no data"
+            return _read_map_csv(p)
+    except MicrodlError:
+        raise
+    except (*_READ_ERRORS, UserWarning) as exc:
+        raise _unreadable(p, exc, "the CSV map ") from exc
+
+
+def _read_map_csv(p: Path) -> np.ndarray:
+    with open(p, encoding="utf-8") as fh:
         first = fh.readline()
     first_fields = [t.strip().lower() for t in first.split(",")]
     has_header = any(t and not _is_number(t) for t in first_fields)
@@ -136,6 +186,8 @@ def read_map_csv(path: str | os.PathLike) -> np.ndarray:
             raise DataFileError(f"{p}: some pixels of the {out.shape[0]} x {out.shape[1]} grid have no line")
         return out
     wide = np.loadtxt(p, delimiter=",", ndmin=2)
+    if wide.size == 0:
+        raise DataFileError(f"{p} holds no numbers; expected a CSV map")
     if wide.shape[1] % 2:
         raise ShapeError(
             f"{p}: a headerless CSV needs an even number of columns (screw, edge per pixel), got {wide.shape[1]}"
@@ -184,16 +236,13 @@ def write_h5(path: str | os.PathLike, arrays: dict[str, np.ndarray], attrs: dict
     import h5py
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         for name, arr in arrays.items():
             arr = np.asarray(arr)
             f.create_dataset(name, data=arr, compression="gzip" if arr.size > 1024 else None,
                              shuffle=arr.size > 1024)
         for key, value in attrs.items():
             f.attrs[key] = json.dumps(to_jsonable(value))
-    os.replace(tmp, path)
     return path
 
 
@@ -216,6 +265,8 @@ def read_h5(path: str | os.PathLike, names: list[str] | None = None) -> tuple[di
                     attrs[k] = json.loads(v)
                 except (TypeError, ValueError):
                     attrs[k] = v
-    except OSError as exc:
-        raise DataFileError(f"could not read HDF5 file {p}: {exc}") from exc
+    except MicrodlError:
+        raise
+    except _READ_ERRORS as exc:
+        raise _unreadable(p, exc, "HDF5 file ") from exc
     return arrays, attrs
