@@ -11,10 +11,6 @@ and in both cases nothing on stdout, no ``Traceback``, no ``internal error``, no
 ``*.tmp-*`` file anywhere under the test folder and no output file of a command
 that failed before its work. Every row fails before any heavy work (the file runs
 in a few seconds). Two process-level tests check the same through ``python -m microdl``.
-
-Rows that fail because a capability has not caught up yet are ``xfail(strict=True)``
-with the owner and what is missing, so they turn into failures (to remove the
-mark) as soon as they are fixed.
 """
 
 from __future__ import annotations
@@ -28,14 +24,6 @@ import numpy as np
 import pytest
 
 from microdl.cli import main
-
-GND = "GND engineer"
-DDD = "DDD engineer"
-
-
-def _xfail(owner: str, what: str):
-    return pytest.mark.xfail(strict=True, reason=f"{owner}: {what}")
-
 
 # ----------------------------------------------------------------------------- inputs
 
@@ -139,19 +127,16 @@ ROWS = [
     pytest.param(["gnd", "evaluate", "--data", "{tmp}/garbage.h5"], "garbage.h5", "", (),
                  id="evaluate-corrupt-h5"),
     pytest.param(["gnd", "train", "--train", "{tmp}/none.h5", "--val", "{tmp}/none.h5", "--out", "{tmp}/run"],
-                 "none.h5", "", ("run",), id="train-missing-data",
-                 marks=_xfail(GND, "creates the --out run folder before reading --train/--val")),
+                 "none.h5", "", ("run",), id="train-missing-data"),
     pytest.param(["gnd", "train", "--train", "{tmp}/empty.h5", "--val", "{tmp}/empty.h5", "--out", "{tmp}/run"],
-                 "empty.h5", "", ("run",), id="train-empty-data",
-                 marks=_xfail(GND, "creates the --out run folder before reading --train/--val")),
+                 "empty.h5", "", ("run",), id="train-empty-data"),
     # --- names and values
     pytest.param(["gnd", "predict", "{good}", "--out", "{tmp}/o", "--model", "nosuchmodel"], "nosuchmodel", "",
                  ("o",), id="predict-unknown-model"),
     pytest.param(["gnd", "predict", "{good}", "--out", "{tmp}/o", "--device", "quantum"], "--device", "quantum",
                  ("o",), id="predict-bad-device"),
     pytest.param(["gnd", "predict", "{good}", "--out", "{tmp}/o", "--border", "wrap"], "border", "wrap", ("o",),
-                 id="predict-bad-border",
-                 marks=_xfail(GND, "creates the --out folder before checking --border")),
+                 id="predict-bad-border"),
     pytest.param(["gnd", "predict", "{good}", "--out", "{tmp}/o", "--batch-size", "0"], "--batch-size", "", ("o",),
                  id="predict-zero-batch"),
     pytest.param(["gnd", "evaluate", "--data", "{tmp}/none.h5", "--device", "quantum"], "", "", (),

@@ -13,7 +13,7 @@ import torch
 
 from microdl.analysis.gnd import predict_windows
 from microdl.exceptions import DataFileError, InvalidParameterError, UnknownNameError
-from microdl.data.gnd import GNDDataModule
+from microdl.data.gnd_datamodule import GNDDataModule
 from microdl.data.gnd import GNDWindows as GNDArrays
 from microdl.data.gnd_dataset import load_gnd_dataset as load_gnd_arrays
 from microdl.models.gnd_io import load_gnd_model

@@ -96,12 +96,10 @@ def train(
                          max_epochs=epochs, patience=patience, seed=seed, accelerator=accelerator,
                          devices=_devices(devices), num_nodes=num_nodes, strategy=strategy)
     cfg.trainer_config().check_devices()  # before reading data: --devices 99 on a CPU fails at once
-    check_output_folder(out, option="--out")
+    check_output_folder(out, option="--out", create=False)  # created once the data have been read
     t0 = time.perf_counter()
     result = dict(fit_gnd(cfg, train_path, val_path, out, resume=True, progress=progress))
-    id_file = out / "catalog_id"
-    result.update(run_dir=str(out), seconds=time.perf_counter() - t0,
-                  id=id_file.read_text().strip() if id_file.is_file() else None)
+    result.update(run_dir=str(out), seconds=time.perf_counter() - t0, id=result.pop("catalog_id", None))
     report(result, as_json=as_json)
 
 

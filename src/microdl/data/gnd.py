@@ -8,7 +8,7 @@
   and the channels-first tensor;
 * :func:`generate_windows` - class-balanced windows from random line maps
   (:func:`microdl.simulate.gnd_lines.sample_windows`) as :class:`GNDWindows`;
-* :class:`GNDDataModule` - train/validation loaders.
+* the training loaders, :class:`~microdl.data.gnd_datamodule.GNDDataModule`, live in their own module (no Lightning import here).
 
 References
 ----------
@@ -21,16 +21,18 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import lightning.pytorch as pl
 import numpy as np
-import torch
-from torch.utils.data import DataLoader, TensorDataset
 
 from microdl._rng import RandomLike
 from microdl.data._validation import as_array, check_labels, check_range, check_same_length
 from microdl.exceptions import InvalidParameterError
 from microdl.simulate.gnd_lines import GNDLineConfig, sample_windows
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from torch.utils.data import TensorDataset
 
 __all__ = [
     "N_CLASSES",
@@ -41,7 +43,6 @@ __all__ = [
     "check_gnd_windows",
     "windows_to_tensor",
     "generate_windows",
-    "GNDDataModule",
 ]
 
 N_CLASSES = 5
@@ -77,6 +78,8 @@ def check_gnd_windows(gnd: object, name: str = "gnd") -> np.ndarray:
 
 def windows_to_tensor(gnd: object) -> torch.Tensor:
     """``(n, 7, 7, 3)`` channels-last windows (m^-2) -> contiguous ``(n, 3, 7, 7)`` float32 tensor."""
+    import torch  # imported where needed: reading and writing window files needs no torch
+
     return torch.from_numpy(np.ascontiguousarray(check_gnd_windows(gnd).transpose(0, 3, 1, 2)))
 
 
@@ -123,6 +126,9 @@ class GNDWindows:
 
     def to_tensors(self) -> TensorDataset:
         """Torch dataset of ``(x (3, 7, 7) m^-2, rho_t m^-2 float32, n_lines int64)``."""
+        import torch
+        from torch.utils.data import TensorDataset
+
         return TensorDataset(
             windows_to_tensor(self.gnd),
             torch.from_numpy(self.rho_t.astype(np.float32)),
@@ -209,67 +215,3 @@ def generate_windows(
             f"{config.window}, n_max={config.n_max} (use simulate.gnd_lines.sample_windows for raw arrays)")
     gnd, rho_t, n_lines = sample_windows(n_per_class, config=config, rng=rng, progress=progress)
     return GNDWindows(gnd, rho_t, n_lines)
-
-
-class GNDDataModule(pl.LightningDataModule):
-    """Train/validation loaders over in-memory GND windows.
-
-    Parameters
-    ----------
-    train, val
-        :class:`GNDWindows`, a mapping with keys ``gnd``, ``rho_t``, ``n_lines``,
-        or the path of an HDF5 file holding those datasets (read into memory).
-    batch_size
-        Batch size per process.
-    num_workers
-        DataLoader workers.
-    limit_train_windows
-        Keep only this many training windows, a random subset drawn with a NumPy
-        generator seeded by ``seed``.
-    seed
-        Seed of the subset and of the shuffling (a ``torch.Generator``; under DDP
-        the seed of the ``DistributedSampler``).
-    """
-
-    def __init__(self, train: GNDSource, val: GNDSource, batch_size: int = 64, num_workers: int = 0,
-                 limit_train_windows: int | None = None, seed: int = 0) -> None:
-        super().__init__()
-        self.train_arrays = as_gnd_windows(train, "train")
-        self.val_arrays = as_gnd_windows(val, "val")
-        if len(self.train_arrays) == 0 or len(self.val_arrays) == 0:
-            raise InvalidParameterError(
-                f"train and val must hold windows, got {len(self.train_arrays)} and {len(self.val_arrays)}")
-        if limit_train_windows is not None and limit_train_windows < len(self.train_arrays):
-            rng = np.random.default_rng(seed)
-            keep = np.sort(rng.choice(len(self.train_arrays), limit_train_windows, replace=False))
-            self.train_arrays = self.train_arrays.subset(keep)
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.seed = seed
-        self._train_ds = self.train_arrays.to_tensors()
-        self._val_ds = self.val_arrays.to_tensors()
-
-    @property
-    def sizes(self) -> dict[str, int]:
-        """Number of training and validation windows."""
-        return {"train_windows": len(self.train_arrays), "val_windows": len(self.val_arrays)}
-
-    def _loader_options(self) -> dict:
-        return {"num_workers": self.num_workers, "persistent_workers": self.num_workers > 0}
-
-    def train_dataloader(self) -> DataLoader:
-        trainer = getattr(self, "trainer", None)
-        if trainer is not None and trainer.world_size > 1:
-            from torch.utils.data import DistributedSampler
-
-            sampler = DistributedSampler(self._train_ds, num_replicas=trainer.world_size,
-                                         rank=trainer.global_rank, shuffle=True, seed=self.seed)
-            return DataLoader(self._train_ds, batch_size=self.batch_size, sampler=sampler,
-                              **self._loader_options())
-        gen = torch.Generator().manual_seed(self.seed)
-        return DataLoader(self._train_ds, batch_size=self.batch_size, shuffle=True, generator=gen,
-                          **self._loader_options())
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self._val_ds, batch_size=max(self.batch_size, 256), shuffle=False,
-                          **self._loader_options())

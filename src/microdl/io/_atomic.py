@@ -260,8 +260,12 @@ def check_output_file(path: str | os.PathLike, *, option: str = "--out") -> Path
     return path
 
 
-def check_output_folder(path: str | os.PathLike, *, option: str = "--out") -> Path:
-    """Check that ``path`` is (or can become) a writable folder; create it.
+def check_output_folder(path: str | os.PathLike, *, option: str = "--out", create: bool = True) -> Path:
+    """Check that ``path`` is (or can become) a writable folder; create it unless ``create=False``.
+
+    With ``create=False`` nothing is made: the check is that ``path`` is not a file and
+    that its nearest existing ancestor is a writable folder (use it before long work
+    whose inputs may still turn out to be wrong).
 
     Raises
     ------
@@ -271,6 +275,16 @@ def check_output_folder(path: str | os.PathLike, *, option: str = "--out") -> Pa
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise DataFileError(f"{option} must name a folder, got the file {os.fspath(path)!r}")
+    if not create:
+        probe = path
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if not probe.is_dir():
+            raise DataFileError(f"{option} {os.fspath(path)!r} cannot be created: {os.fspath(probe)!r} is a file")
+        if not os.access(probe, os.W_OK | os.X_OK):
+            raise DataFileError(f"{option} {os.fspath(path)!r} cannot be written: {os.fspath(probe)!r} "
+                                "is not writable")
+        return path
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

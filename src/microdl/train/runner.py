@@ -312,7 +312,7 @@ def fit(
         ``run_dir``, ``model_path``, ``best_checkpoint``, ``last_checkpoint``,
         ``best_<monitor>``, ``epochs_completed``, ``global_step``,
         ``stopped_early``, ``resumed_from``, the datamodule ``sizes``,
-        ``metrics_csv``, ``wall_time_s``.
+        ``metrics_csv``, ``wall_time_s`` and ``catalog_id`` (``None`` off rank 0).
 
     Raises
     ------
@@ -365,6 +365,7 @@ def fit(
         try:
             result = _fit(task, datamodule, run_dir, trainer_config, record_config, resumed_from,
                           progress, [_Heartbeat(cat, entry)] if entry else [], t0)
+            result["catalog_id"] = entry
             status = "done"
             return result
         finally:
@@ -445,3 +446,4 @@ def _fit(task: Any, data: pl.LightningDataModule, run_dir: Path, tc: TrainerConf
         "metrics_csv": str(run_dir / "metrics.csv"),
         "wall_time_s": time.perf_counter() - t0,
     }
+

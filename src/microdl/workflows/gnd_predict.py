@@ -53,10 +53,11 @@ def predict_map_files(
     map_path = Path(map_path)
     gnd_map = check_map(read_array(map_path, key=key), channels=2, name=f"GND map {map_path}")
     net = load_gnd_model(resolve_model_path(model), device=device)
-    out = check_output_folder(out)
+    check_output_folder(out, create=False)  # fail before the work; create only once it succeeded
     t0 = time.perf_counter()
     rho_t, n_lines = predict_map(net, gnd_map, border=border, batch_size=batch_size, device=device)
     seconds = time.perf_counter() - t0
+    out = check_output_folder(out)
     files = {"rho_t": str(save_npy(out / "rho_t.npy", rho_t)),
              "n_lines": str(save_npy(out / "n_lines.npy", n_lines))}
     if figure:

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import lightning.pytorch as pl
 import torch
 
-from microdl.data.gnd import N_CLASSES, GNDDataModule, GNDSource
+from microdl.data.gnd import N_CLASSES, GNDSource
+from microdl.data.gnd_datamodule import GNDDataModule
 from microdl.exceptions import InvalidParameterError, UnknownNameError, check_positive
 from microdl.models.gnd_io import export_gnd_model
 from microdl.models.registry import create_model, list_models

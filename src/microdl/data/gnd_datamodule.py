@@ -1,0 +1,81 @@
+"""Loaders over GND windows for training: :class:`GNDDataModule` (Lightning).
+
+Kept apart from :mod:`microdl.data.gnd` so that reading, writing and generating
+window files does not import Lightning.
+"""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from microdl.data.gnd import GNDSource, as_gnd_windows
+from microdl.exceptions import InvalidParameterError
+
+__all__ = ["GNDDataModule"]
+
+
+class GNDDataModule(pl.LightningDataModule):
+    """Train/validation loaders over in-memory GND windows.
+
+    Parameters
+    ----------
+    train, val
+        :class:`GNDWindows`, a mapping with keys ``gnd``, ``rho_t``, ``n_lines``,
+        or the path of an HDF5 file holding those datasets (read into memory).
+    batch_size
+        Batch size per process.
+    num_workers
+        DataLoader workers.
+    limit_train_windows
+        Keep only this many training windows, a random subset drawn with a NumPy
+        generator seeded by ``seed``.
+    seed
+        Seed of the subset and of the shuffling (a ``torch.Generator``; under DDP
+        the seed of the ``DistributedSampler``).
+    """
+
+    def __init__(self, train: GNDSource, val: GNDSource, batch_size: int = 64, num_workers: int = 0,
+                 limit_train_windows: int | None = None, seed: int = 0) -> None:
+        super().__init__()
+        self.train_arrays = as_gnd_windows(train, "train")
+        self.val_arrays = as_gnd_windows(val, "val")
+        if len(self.train_arrays) == 0 or len(self.val_arrays) == 0:
+            raise InvalidParameterError(
+                f"train and val must hold windows, got {len(self.train_arrays)} and {len(self.val_arrays)}")
+        if limit_train_windows is not None and limit_train_windows < len(self.train_arrays):
+            rng = np.random.default_rng(seed)
+            keep = np.sort(rng.choice(len(self.train_arrays), limit_train_windows, replace=False))
+            self.train_arrays = self.train_arrays.subset(keep)
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self._train_ds = self.train_arrays.to_tensors()
+        self._val_ds = self.val_arrays.to_tensors()
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """Number of training and validation windows."""
+        return {"train_windows": len(self.train_arrays), "val_windows": len(self.val_arrays)}
+
+    def _loader_options(self) -> dict:
+        return {"num_workers": self.num_workers, "persistent_workers": self.num_workers > 0}
+
+    def train_dataloader(self) -> DataLoader:
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None and trainer.world_size > 1:
+            from torch.utils.data import DistributedSampler
+
+            sampler = DistributedSampler(self._train_ds, num_replicas=trainer.world_size,
+                                         rank=trainer.global_rank, shuffle=True, seed=self.seed)
+            return DataLoader(self._train_ds, batch_size=self.batch_size, sampler=sampler,
+                              **self._loader_options())
+        gen = torch.Generator().manual_seed(self.seed)
+        return DataLoader(self._train_ds, batch_size=self.batch_size, shuffle=True, generator=gen,
+                          **self._loader_options())
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self._val_ds, batch_size=max(self.batch_size, 256), shuffle=False,
+                          **self._loader_options())
