@@ -147,6 +147,18 @@ def test_running_entries_whose_process_died_read_as_interrupted(catalog_url):
     assert Catalog(catalog_url, stale_after=60).get(live).status == "running"
 
 
+def test_keep_alive_beats_while_a_long_job_runs(catalog_url):
+    cat = Catalog(catalog_url, stale_after=0.5)
+    eid = cat.record("dataset", "grid", config={}, status="running")
+    _set(cat, eid, heartbeat=time.time() - 3600)
+    assert cat.get(eid).status == "interrupted"
+    with cat.keep_alive(eid, every=0.05):
+        time.sleep(0.3)
+        assert cat.get(eid).status == "running"
+    time.sleep(0.8)  # no more beats once the block is left
+    assert cat.get(eid).status == "interrupted"
+
+
 def test_claim_reuses_the_folders_entry_but_not_a_copy(catalog_url, tmp_path):
     cat = Catalog(catalog_url)
     run = tmp_path / "run"

@@ -203,6 +203,33 @@ class Catalog:
         """Mark a running entry as alive now; call it every few minutes from long runs."""
         self._update(entry_id, {"heartbeat": time.time()})
 
+    @contextmanager
+    def keep_alive(self, entry_id: str, *, every: float = 60.0) -> Iterator[None]:
+        """Heartbeat ``entry_id`` from a background thread while the block runs.
+
+        For long jobs whose steps can outlast :attr:`STALE_AFTER` (a grid of simulations
+        waiting on its workers): the entry reads ``"running"`` as long as this process
+        lives, and ``"interrupted"`` soon after it dies. Catalog errors in the thread
+        are ignored; the block's own outcome is what counts.
+        """
+        check_positive("every", every)
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(every):
+                try:
+                    self.heartbeat(entry_id)
+                except Exception:  # noqa: BLE001  a catalog hiccup must not end a long job
+                    pass
+
+        thread = threading.Thread(target=beat, name=f"microdl-heartbeat-{entry_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+
     def claim(self, folder: str | os.PathLike, kind: str, name: str, *, config: Any,
               seed: int | None = None, status: str = "running", metrics: dict[str, Any] | None = None) -> str:
         """Record the run or output in ``folder``, reusing the entry named in ``folder/catalog_id``.

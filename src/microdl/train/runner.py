@@ -6,7 +6,7 @@ validation metric to watch, ``monitor`` / ``monitor_mode``) and a
 (``checkpoints/last.ckpt`` every epoch, ``checkpoints/best-*.ckpt`` by the
 monitored metric), resume, early stopping, device choice and DDP, CSV logs
 merged into ``metrics.csv``, the run record ``config.json``, the catalog entry
-(running / done / interrupted, with a heartbeat every epoch), an exclusive lock
+(running / done / interrupted, with a heartbeat every epoch and every minute), an exclusive lock
 on the run folder, a ``model.pt`` export, and seeding that leaves no global
 random state behind.
 
@@ -229,15 +229,28 @@ class _RunRecord(Callback):
 
 
 class _Heartbeat(Callback):
-    """Tell the catalog, every epoch, that the run is alive."""
+    """Tell the catalog that the run is alive: every epoch and, in long epochs, every minute.
+
+    Beats come from the training loop itself, so a run that hangs (not only one that
+    dies) reads as interrupted once the catalog's stale time has passed.
+    """
+
+    every_s = 60.0
 
     def __init__(self, catalog: Catalog, entry: str) -> None:
-        self.catalog, self.entry = catalog, entry
+        self.catalog, self.entry, self._last = catalog, entry, time.monotonic()
 
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.is_global_zero:
+    def _beat(self, trainer: pl.Trainer, force: bool) -> None:
+        if trainer.is_global_zero and (force or time.monotonic() - self._last >= self.every_s):
+            self._last = time.monotonic()
             with contextlib.suppress(Exception):  # the catalog must never stop a training
                 self.catalog.heartbeat(self.entry)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        self._beat(trainer, force=False)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._beat(trainer, force=True)
 
 
 _RUNTIME_KEYS = frozenset(f.name for f in fields(TrainerConfig)) - {"seed"} | {"num_workers"}

@@ -267,7 +267,8 @@ def run_dataset(
     the last run's report and a per-(width, slip, prior) summary table. The catalog
     entry (kind ``"dataset"``, name ``"ddd-profiles"``) is claimed for the folder
     (:meth:`~microdl.data.catalog.Catalog.claim`), so reruns update it: ``running`` while
-    running, then ``done`` when every sample is done, else ``failed``.
+    running (heartbeat while the grid runs), then ``done`` when every sample is done,
+    ``interrupted`` after Ctrl-C, else ``failed``.
     """
     from microdl.data.catalog import Catalog
 
@@ -286,14 +287,15 @@ def run_dataset(
               "keys_first": [j.key for j in jobs[:3]]}
     cat_id = catalog.claim(out, "dataset", DATASET_NAME, config=config)
     try:
-        report = run_jobs(run_sample, jobs, out, workers=workers, scheduler=scheduler, cluster=cluster,
-                          progress=progress, retries=retries, validate=check_sample_file)
+        with catalog.keep_alive(cat_id):
+            report = run_jobs(run_sample, jobs, out, workers=workers, scheduler=scheduler, cluster=cluster,
+                              progress=progress, retries=retries, validate=check_sample_file)
     except BaseException as exc:
         interrupted = isinstance(exc, KeyboardInterrupt)
         metrics: dict[str, Any] = {"interrupted": interrupted, "error": f"{type(exc).__name__}: {exc}"}
         if (out / "manifest.json").is_file():
             metrics.update(_write_dataset_json(out, preset, jobs, None, cat_id, interrupted=interrupted)["counts"])
-        catalog.update(cat_id, status="failed", metrics=metrics)
+        catalog.update(cat_id, status="interrupted" if interrupted else "failed", metrics=metrics)
         raise
     info = _write_dataset_json(out, preset, jobs, report, cat_id)
     catalog.update(cat_id, status="done" if info["complete"] else "failed",
