@@ -14,7 +14,7 @@ import torch
 from microdl.analysis.gnd import predict_windows
 from microdl.exceptions import DataFileError, InvalidParameterError, UnknownNameError
 from microdl.data.gnd_datamodule import GNDDataModule
-from microdl.data.gnd import GNDWindows as GNDArrays
+from microdl.data.gnd import GNDWindows
 from microdl.data.gnd_dataset import load_gnd_dataset as load_gnd_arrays
 from microdl.models.gnd_io import load_gnd_model
 from microdl.train.tasks.gnd import GNDTask, GNDTrainConfig, fit_gnd
@@ -59,9 +59,9 @@ def test_config_round_trip():
 def test_arrays_validation(synth):
     d = synth(8, 0)
     with pytest.raises(InvalidParameterError, match="n_lines"):
-        GNDArrays(d["gnd"], d["rho_t"], d["n_lines"] + 5)
+        GNDWindows(d["gnd"], d["rho_t"], d["n_lines"] + 5)
     with pytest.raises(InvalidParameterError):
-        GNDArrays(d["gnd"], d["rho_t"][:4], d["n_lines"])
+        GNDWindows(d["gnd"], d["rho_t"][:4], d["n_lines"])
 
 
 def test_hdf5_source_and_limit(tmp_path, synth):

@@ -27,10 +27,10 @@ def _table(kind: str, as_json: bool) -> None:
         for e in entries
     ]
     if as_json:
-        report({"catalog": str(cat.path), "entries": rows}, as_json=True)
+        report({"catalog": str(cat.path or cat.url), "entries": rows}, as_json=True)
         return
     if not rows:
-        report({}, as_json=False, human=f"no {kind}s recorded in {cat.path}")
+        report({}, as_json=False, human=f"no {kind}s recorded in {cat.path or cat.url}")
         return
     lines = [f"{'id':12}  {'name':18}  {'created (UTC)':25}  {'status':11}  path"]
     for r in rows:
