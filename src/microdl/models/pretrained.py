@@ -16,13 +16,13 @@ gives the paper's network.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from microdl._registry import Registry
 from microdl.exceptions import DataFileError
+from microdl.io._atomic import read_json
 
 __all__ = ["PRETRAINED_DIR", "SHIPPED", "ALIASES", "DEFAULT", "resolve_model_path", "shipped_info"]
 
@@ -72,4 +72,4 @@ def shipped_info(name: str = "zhang2019-gnd") -> dict[str, Any]:
     if key not in SHIPPED.names():
         return {}
     meta = PRETRAINED_DIR / SHIPPED.metadata(key)["info"]
-    return json.loads(meta.read_text()) if meta.exists() else {}
+    return read_json(meta, missing_ok=True, what="shipped model record") or {}
