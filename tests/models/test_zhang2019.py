@@ -19,7 +19,7 @@ from microdl.models import (
     save_model,
     target_to_rho,
 )
-from microdl.models.zhang2019 import check_gnd_windows, windows_to_tensor
+from microdl.data.gnd import check_gnd_windows, windows_to_tensor
 
 
 @pytest.mark.parametrize("name", list_models())

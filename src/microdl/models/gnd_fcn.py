@@ -22,7 +22,8 @@ from torch import Tensor, nn
 
 from microdl.exceptions import InvalidParameterError, ShapeError, check_positive
 from microdl.models.registry import register_model
-from microdl.models.zhang2019 import N_CLASSES, WINDOW, GNDModel, InputTransform
+from microdl.data.gnd import N_CLASSES, WINDOW
+from microdl.models.zhang2019 import GNDModel, InputTransform
 
 __all__ = ["GNDFullyConvolutional", "gnd_fcn7"]
 

@@ -57,7 +57,7 @@ from microdl.exceptions import (
     ShapeError,
     check_positive,
 )
-from microdl.data.gnd import N_CLASSES, WINDOW, check_gnd_windows, windows_to_tensor
+from microdl.data.gnd import N_CLASSES, WINDOW
 from microdl.models.registry import register_model
 
 __all__ = [
@@ -67,10 +67,6 @@ __all__ = [
     "rho_to_target",
     "target_to_rho",
     "count_parameters",
-    "check_gnd_windows",
-    "windows_to_tensor",
-    "N_CLASSES",
-    "WINDOW",
 ]
 
 InputTransform = Literal["asinh", "linear"]
