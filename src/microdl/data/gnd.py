@@ -177,19 +177,11 @@ def generate_windows(
     Wraps :func:`microdl.simulate.gnd_lines.sample_windows` (the simulation) in the
     validated container.
 
-    Parameters
-    ----------
-    n_per_class
-        Windows per class; the result has ``n_per_class * (n_max - n_min + 1)``.
-        The paper's splits are :data:`microdl.simulate.gnd_lines.PAPER_SPLITS` divided by 5.
-    config
-        Dataset parameters; ``config.window`` must be 7 and ``config.n_max`` at most 5
-        (the contract of :class:`GNDWindows`).
-    rng
-        Generator, seed or ``None``. The same seed gives bit-identical arrays,
-        independent of the number of threads.
-    progress
-        Show a tqdm progress bar on stderr.
+    The parameters (``n_per_class``, ``config``, ``rng``, ``progress``) are those of
+    :func:`~microdl.simulate.gnd_lines.sample_windows`; here ``config.window`` must be 7
+    and ``config.n_max`` at most 5 (the contract of :class:`GNDWindows`). The paper's
+    splits are :data:`microdl.simulate.gnd_lines.PAPER_SPLITS` divided by 5; the same
+    seed gives bit-identical arrays, independent of the number of threads.
 
     Returns
     -------
