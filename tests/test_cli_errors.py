@@ -180,6 +180,9 @@ ROWS = [
     # --- grid folders
     pytest.param(["ddd", "status", "{tmp}/no_manifest"], "manifest", "", (), id="status-without-manifest"),
     pytest.param(["ddd", "status", "{tmp}/nowhere"], "manifest", "", (), id="status-missing-folder"),
+    pytest.param(["ddd", "check", "{tmp}/nowhere"], "index.csv", "", (), id="check-not-an-export"),
+    pytest.param(["ddd", "split", "{tmp}/nowhere", "--out", "{tmp}/s.json"], "index.csv", "", ("s.json",),
+                 id="split-not-an-export"),
     pytest.param(["ddd", "export", "{tmp}/no_manifest", "--out", "{tmp}/e"], "manifest", "", ("e",),
                  id="export-without-manifest"),
     pytest.param(["ddd", "export", "{tmp}/grid_bad_manifest", "--out", "{tmp}/e"], "manifest", "", ("e",),

@@ -112,8 +112,22 @@ def test_export_of_a_corrupt_manifest_names_the_file(grid, tmp_path, capsys):
     assert "manifest.json" in err_text and len(err_text.strip().splitlines()) == 1
 
 
+def test_export_drops_purely_elastic_samples_or_labels_them(grid, tmp_path):
+    meta = export_images(grid, tmp_path / "dropped")  # no sources: every profile is elastic
+    assert meta["n_images"] == 0 and meta["n_dropped_elastic"] == 8 and meta["n_samples"] == 2
+    assert {d["reason"] for d in meta["dropped"]} == {"elastic"} and meta["check"]["ok"]
+    meta = export_images(grid, tmp_path / "images", elastic="class")
+    assert meta["n_images"] == 8 and meta["n_dropped_elastic"] == 0
+    images, rows = load_images(tmp_path / "images")
+    assert {r["label"] for r in rows} == {"elastic"} and {r["plastic"] for r in rows} == {0}
+    # the one-slip and two-slip elastic images are the same picture: same label, tied to one split
+    assert meta["check"]["n_duplicate_groups"] >= 1 and meta["check"]["n_cross_split_groups"] == 0
+    with pytest.raises(InvalidParameterError, match="elastic"):
+        export_images(grid, tmp_path / "x", elastic="keep")
+
+
 def test_export_round_trip_and_out_naming_a_file(grid, tmp_path):
-    meta = export_images(grid, tmp_path / "images")
+    meta = export_images(grid, tmp_path / "images", elastic="class")
     assert meta["n_images"] == 8 and meta["n_samples"] == 2
     images, rows = load_images(tmp_path / "images")
     assert len(images) == 8 and {r["mode"] for r in rows} == {"full", "mean"}
@@ -124,3 +138,95 @@ def test_export_round_trip_and_out_naming_a_file(grid, tmp_path):
     (tmp_path / "images" / rows[0]["file"]).write_bytes(b"not a png")
     with pytest.raises(DataFileError, match=r"index.csv' line 2 is invalid.*cannot identify"):
         load_images(tmp_path / "images")
+
+
+# ----------------------------------------------------------------------------- synthetic samples
+
+_NX, _NY, _H = 31, 125, 250e-9
+_SYNTH = {  # key: (slip, prior, trace column or None (elastic), index)
+    "w0.0625_one_p0.1_i0000": ("one", 0.001, 20, 0), "w0.0625_one_p0.1_i0001": ("one", 0.001, None, 1),
+    "w0.0625_one_p1_i0000": ("one", 0.01, 40, 0), "w0.0625_one_p1_i0001": ("one", 0.01, None, 1),
+    "w0.0625_one_p10_i0000": ("one", 0.1, 60, 0), "w0.0625_one_p10_i0001": ("one", 0.1, 70, 1),
+    "w0.0625_two_p10_i0000": ("two", 0.1, 80, 0), "w0.0625_two_p1_i0000": ("two", 0.01, 90, 0),
+}
+
+
+def _trace(column):
+    t = np.zeros((_NX, _NY))
+    if column is not None:
+        t[np.arange(_NX), (column + np.arange(_NX) // 2) % _NY] = 0.054  # one quantum b s_y n_y / p per pixel
+    return t
+
+
+def _fake_sample(params, out_path):
+    """A sample file without simulation: uniform elastic reload plus one slip trace (or none)."""
+    from types import SimpleNamespace
+
+    from microdl.data.ddd_profiles import write_sample
+
+    slip, prior, column, index = params["slip"], params["prior"], params["column"], params["index"]
+    snaps = (0.001, 0.01)
+    full = np.stack([-r + _trace(column) for r in snaps]).astype(np.float32)
+    n_d = np.array([0, 2, 2, 1, 1, 2, 1]) if column is not None else np.zeros(7, int)
+    result = SimpleNamespace(
+        profiles=full, snapshot_strains=snaps, pixel_size_m=(0.0625e-6 / _NX, _H / _NY), seed=params["seed"],
+        profile=lambda e, mode="mean": full[snaps.index(e)], surface_steps=np.zeros((0, 5)),
+        curve={"stage": np.array([0, 0, 1, 1, 2, 2, 2]), "strain": np.linspace(0, 0.01, 7),
+               "stress_pa": np.linspace(0, 1e8, 7), "reload_strain": np.array([0, 0, 0, 0, 0, 0.001, 0.01]),
+               "n_dislocations": n_d, "n_surface_steps": np.zeros(7, int)},
+        dislocations={}, sources={}, obstacles={})
+    meta = {"labels": {"width_um": 0.0625, "slip": slip, "prior_strain": prior, "seed": params["seed"], "index": index},
+            "config": {"burgers_nm": 0.25, "width_um": 0.0625, "aspect": 4.0},
+            "unload_displacement_m": 0.8 * prior * _H, "summary": {}}
+    write_sample(out_path, result, meta)
+    return {}
+
+
+def _synthetic_grid(folder, samples=_SYNTH):
+    from microdl.data.jobs import Job, run_jobs
+
+    jobs = [Job(key, {"slip": s, "prior": p, "column": c, "index": i, "seed": n}, ".npz")
+            for n, (key, (s, p, c, i)) in enumerate(samples.items())]
+    assert run_jobs(_fake_sample, jobs, folder, workers=1, progress=False).ok
+    return folder
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    return _synthetic_grid(tmp_path_factory.mktemp("synthetic") / "grid")
+
+
+def test_exported_shape_depends_only_on_width_and_pixel_not_on_labels(synthetic, tmp_path):
+    meta = export_images(synthetic, tmp_path / "ref")
+    images, rows = load_images(tmp_path / "ref")
+    assert meta["rendering"] == "reference" and len({r["prior_pct"] for r in rows}) == 3
+    assert {im.shape for im in images} == {(_NX, _NY)}  # every prior, reload and reference mode
+    # the deformed rendering shortens the image with the total strain since the virgin state
+    export_images(synthetic, tmp_path / "def", rendering="deformed")
+    images, rows = load_images(tmp_path / "def")
+    for im, r in zip(images, rows, strict=True):
+        total = r["reload_pct"] / 100 + 0.8 * r["prior_pct"] / 100  # reload plus U0 / h
+        assert im.shape[0] == _NX and abs(im.shape[1] - _NY * (1 - total)) <= 1, (r["file"], im.shape)
+    assert len({im.shape[1] for im, r in zip(images, rows, strict=True) if r["reload_pct"] == 1.0}) == 3
+
+
+def test_export_drops_elastic_profiles_and_refuses_identical_images_across_labels(synthetic, tmp_path):
+    meta = export_images(synthetic, tmp_path / "ok")
+    assert meta["n_dropped_elastic"] == 8 and meta["n_images"] == 24 and meta["check"]["ok"]  # 2 elastic samples
+    assert meta["splits"]["file"] == "splits.json"
+    _, rows = load_images(tmp_path / "ok")
+    assert "elastic" not in {r["label"] for r in rows} and min(r["slip_pixels"] for r in rows) >= _NX
+    # the same trace at 0.1 % and 10 % prior: one picture, two labels
+    twins = {"w0.0625_one_p0.1_i0000": ("one", 0.001, 20, 0), "w0.0625_one_p10_i0000": ("one", 0.1, 20, 0)}
+    grid = _synthetic_grid(tmp_path / "twins", twins)
+    with pytest.raises(DataFileError, match="different labels.*--duplicates drop") as err:
+        export_images(grid, tmp_path / "bad")
+    _one_line(err.value)
+    meta = export_images(grid, tmp_path / "dropped", duplicates="drop")
+    assert meta["n_images"] == 0 and meta["n_dropped_duplicates"] == 8 and meta["check"]["ok"]
+    assert not list((tmp_path / "dropped").glob("*.png"))
+    # with elastic="class" the elastic samples are kept under their own label, never a prior
+    meta = export_images(synthetic, tmp_path / "class", elastic="class")
+    _, rows = load_images(tmp_path / "class")
+    assert meta["n_images"] == 32 and {r["key"] for r in rows if r["label"] == "elastic"} == {
+        "w0.0625_one_p0.1_i0001", "w0.0625_one_p1_i0001"}

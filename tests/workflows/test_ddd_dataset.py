@@ -24,6 +24,7 @@ from microdl.data.jobs import status
 from microdl.exceptions import InvalidParameterError, UnknownNameError
 from microdl.data.ddd_profiles import DATASET_JSON, export_images, load_images, load_profiles, load_sample
 from microdl.simulate.ddd.profile import render_uint8
+from microdl.workflows.ddd_grid import PAPER_TABLE3
 from microdl.workflows.ddd_dataset import (
     PRESETS,
     DDDGridPreset,
@@ -73,11 +74,22 @@ def test_presets_match_the_issue():
     paper = PRESETS.get("paper")
     assert paper.widths_um == (2.0, 1.0, 0.5, 0.25, 0.125, 0.0625)
     assert paper.priors == (0.001, 0.01, 0.1) and paper.reload_snapshots == (0.001, 0.01)
-    assert set(paper.slips) == {"one", "two"} and paper.n_samples == 150
+    assert set(paper.slips) == {"one", "two"}
     assert len(paper.widths_um) * len(paper.reload_snapshots) * len(paper.slips) == 24  # subsets
+    # Table 3: ~50 simulations per (width, slip, prior), both reload images from one; 3648 profiles
+    assert sum(PAPER_TABLE3.values()) == 3648 and len(PAPER_TABLE3) == 24
+    for w in paper.widths_um:
+        for slip in paper.slips:
+            larger = max(PAPER_TABLE3[(w, r, slip)] for r in (0.1, 1.0))  # the fewest that cover both subsets
+            assert 3 * paper.samples_for(w, slip) - 3 < larger <= 3 * paper.samples_for(w, slip)
+    assert {paper.samples_for(w, "two") for w in paper.widths_um} == {52}
+    assert paper.n_jobs == len(grid_jobs(paper)) == 1833 and abs(2 * paper.n_jobs - 3648) < 20
+    assert paper.replace(n_samples=3).n_jobs == 6 * 2 * 3 * 3  # --samples sets every cell
     cpu = PRESETS.get("cpu")
-    assert min(cpu.widths_um) == 0.0625 and set(cpu.slips) == {"one", "two"}
+    assert set(cpu.widths_um) == {0.0625, 0.125, 0.25, 0.5} <= set(paper.widths_um)
+    assert set(cpu.slips) == {"one", "two"} and cpu.n_samples >= 20 and cpu.n_jobs == 480
     assert cpu.priors == paper.priors and cpu.reload_snapshots == paper.reload_snapshots
+    assert PRESETS.get("smoke").n_jobs == 4
 
 
 def test_keys_and_seeds_are_stable_under_grid_overrides():
@@ -156,8 +168,8 @@ def test_run_writes_loadable_files_and_rerun_runs_nothing(tmp_path):
 
     # compact export: 8-bit PNGs (as published) + index + curves, read back
     exp = tmp_path / "images"
-    meta = export_images(out, exp)
-    assert meta["n_images"] == 8 and meta["n_samples"] == 2  # 2 samples x 2 reloads x 2 reference modes
+    meta = export_images(out, exp, elastic="class")  # short reloads may stay elastic: keep them, labelled
+    assert meta["n_images"] + meta["n_dropped_elastic"] == 8 and meta["n_images"] == 8 and meta["n_samples"] == 2  # 2 samples x 2 reloads x 2 reference modes
     images, rows = load_images(exp)
     assert len(images) == 8 and all(im.dtype == np.uint8 and im.shape == (31, 125) for im in images)
     assert {row["mode"] for row in rows} == {"full", "mean"}
@@ -169,7 +181,8 @@ def test_run_writes_loadable_files_and_rerun_runs_nothing(tmp_path):
         np.testing.assert_allclose(z[f"{jobs[0].key}/stress_pa"], s["curve"]["stress_pa"], rtol=1e-6)
     from microdl.cli import main
 
-    assert main(["ddd", "export", str(out), "--out", str(tmp_path / "cli-images"), "--json"]) == 0
+    assert main(["ddd", "export", str(out), "--out", str(tmp_path / "cli-images"), "--elastic", "class",
+                 "--json"]) == 0
     assert sorted(p.name for p in (tmp_path / "cli-images").glob("*.png")) == sorted(r["file"] for r in rows)
     assert main(["ddd", "export", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
 
@@ -322,3 +335,34 @@ def _write_or_fail(params, out_path):
         raise RuntimeError("boom")
     Path(out_path).write_text("ok")
     return {}
+
+
+def test_cli_export_check_and_split(tmp_path, capsys):
+    import typer
+    from typer.testing import CliRunner
+
+    from microdl.cli.ddd_dataset import check, export, split
+
+    app = typer.Typer()
+    for name, fn in (("export", export), ("check", check), ("split", split)):
+        app.command(name)(fn)
+    out = tmp_path / "grid"
+    assert run_dataset(grid_jobs(ELASTIC, samples=1), out, workers=1, progress=False).ok
+    exp = tmp_path / "images"
+    res = CliRunner().invoke(app, ["export", str(out), "--out", str(exp), "--json"])
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)  # purely elastic samples: every image dropped by default
+    assert (obj["n_images"], obj["n_dropped_elastic"], obj["n_samples"]) == (0, 8, 2) and obj["check"]["ok"]
+    res = CliRunner().invoke(app, ["export", str(out), "--out", str(exp), "--elastic", "class", "--json"])
+    obj = json.loads(res.stdout)
+    assert obj["n_images"] == 8 and obj["splits"]["file"] == "splits.json"
+    assert {"out", "n_images", "n_samples"} <= set(obj)  # the keys of earlier versions
+    res = CliRunner().invoke(app, ["check", str(exp), "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["splits"].endswith("splits.json")
+    res = CliRunner().invoke(app, ["split", str(exp), "--out", str(tmp_path / "s.json"), "--seed", "3", "--json"])
+    obj = json.loads(res.stdout)
+    assert res.exit_code == 0 and obj["seed"] == 3 and sum(v["images"] for v in obj["counts"].values()) == 8
+    saved = json.loads((tmp_path / "s.json").read_text())
+    assert saved["format"] == "microdl.ddd-splits/1" and saved["check"]["ok"]
+    res = CliRunner().invoke(app, ["export", str(out), "--out", str(exp), "--rendering", "sideways"])
+    assert isinstance(res.exception, InvalidParameterError)

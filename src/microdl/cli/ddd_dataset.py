@@ -1,4 +1,4 @@
-"""``microdl ddd dataset``, ``status`` and ``export``: resumable grids of DDD simulations.
+"""``microdl ddd dataset``, ``status``, ``export``, ``check`` and ``split``: grids of DDD simulations, their images.
 
 The functions are registered on the ``ddd`` typer app in :mod:`microdl.cli`.
 """
@@ -72,16 +72,67 @@ def status(
 
 def export(
     dataset: Path = typer.Argument(..., help="Output folder of 'microdl ddd dataset'."),
-    out: Path = typer.Option(..., "--out", help="Folder for the PNGs, index.csv, curves.npz and index.json."),
+    out: Path = typer.Option(..., "--out", help="Folder for the PNGs, index.csv, curves.npz, splits.json, index.json."),
+    elastic: str = typer.Option("drop", "--elastic", help="Profiles without visible slip: drop, or class (label "
+                                "'elastic')."),
+    duplicates: str = typer.Option("error", "--duplicates", help="Identical images with different labels: error "
+                                   "(after writing), or drop."),
+    rendering: str = typer.Option("reference", "--rendering", help="reference (undeformed grid) or deformed "
+                                  "(columns on the deformed pillar: shorter at large prior)."),
+    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the train/val/test split (splits.json)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Export a dataset's strain profiles as 8-bit PNGs (the published format), with an index and the curves.
+    """Export a dataset's strain profiles as 8-bit PNGs (the published format), with an index, curves and a split.
 
     A compact copy for learning benchmarks and sharing: labels, seeds and the strain
-    scale of every image in index.csv, every stress-strain curve in curves.npz.
+    scale of every image in index.csv, every stress-strain curve in curves.npz, a
+    train/val/test split by simulation in splits.json. Profiles without visible slip
+    are dropped (or labelled 'elastic'); identical images with different labels or
+    splits are an error (exit code 2, the files stay for inspection).
     """
     from microdl.data.ddd_profiles import export_images
 
-    res = export_images(dataset, out)
-    report({"out": str(out), "n_images": res["n_images"], "n_samples": res["n_samples"]}, as_json=as_json,
-           human=f"{res['n_images']} images of {res['n_samples']} samples written to {out} (index.csv, curves.npz)")
+    res = export_images(dataset, out, elastic=elastic, duplicates=duplicates, rendering=rendering,
+                        split_seed=split_seed)
+    chk = res["check"]
+    report({"out": str(out), "n_images": res["n_images"], "n_samples": res["n_samples"],
+            "n_dropped_elastic": res["n_dropped_elastic"], "n_dropped_duplicates": res["n_dropped_duplicates"],
+            "splits": res["splits"], "check": chk}, as_json=as_json,
+           human=f"{res['n_images']} images of {res['n_samples']} samples written to {out} (index.csv, curves.npz, "
+                 f"splits.json); dropped {res['n_dropped_elastic']} without visible slip and "
+                 f"{res['n_dropped_duplicates']} identical across labels; {chk['n_duplicate_groups']} groups of "
+                 f"identical images left ({chk['n_duplicate_images']} images, same label and split)")
+
+
+def check(
+    export_dir: Path = typer.Argument(..., help="Folder written by 'microdl ddd export'."),
+    splits: Path = typer.Option(None, "--splits", help="Split file to check too (default: EXPORT_DIR/splits.json "
+                                "if present)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Check an export for identical images: an error (exit code 2) across labels or splits, else counted."""
+    from microdl.data.ddd_checks import check_export
+
+    res = check_export(export_dir, splits)
+    report(res, as_json=as_json, human=f"{export_dir}: {res['n_images']} images, {res['n_duplicate_groups']} groups "
+                                       f"of identical images ({res['n_duplicate_images']} images, same label and "
+                                       f"split); splits: {res['splits']}; ok")
+
+
+def split(
+    export_dir: Path = typer.Argument(..., help="Folder written by 'microdl ddd export'."),
+    out: Path = typer.Option(None, "--out", help="Split file to write (default: EXPORT_DIR/splits.json)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split."),
+    test: float = typer.Option(0.25, "--test", help="Test fraction of each stratum (paper: 0.25)."),
+    val: float = typer.Option(0.18, "--val", help="Validation fraction of the rest (paper: 0.18)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Split an export into train/val/test by simulation, stratified by width, slip, reload and label."""
+    from microdl.data.ddd_splits import make_splits
+
+    res = make_splits(export_dir, out, seed=seed, test_fraction=test, val_fraction=val)
+    summary = {"out": res["out"], "seed": seed, "counts": res["counts"], "max_deviation": res["max_deviation"],
+               "check": res["check"]}
+    counts = ", ".join(f"{k} {v['simulations']} simulations / {v['images']} images" for k, v in res["counts"].items())
+    report(summary, as_json=as_json, human=f"{res['out']}: {counts}; largest deviation from a stratum's target "
+                                           f"{res['max_deviation']} image(s)")

@@ -18,17 +18,15 @@ File of one sample (``<key>.npz``, compressed, no pickled objects)
     validated by :func:`load_sample`.
 
 Image sizes
-    Profiles keep their *native* size: about 2 nm pixels (``pixel_size_nm``), so
-    ``round(w / 2 nm) x round(4 w / 2 nm)`` pixels -- 31 x 125 at w = 0.0625 um, 63 x 250 at
-    0.125 um, 250 x 1000 at 0.5 um, 1000 x 4000 at 2 um. Nothing is resampled here;
-    :func:`load_profiles` returns a list of arrays (stack them per width), and the
-    learning code decides how to crop or resize.
+    Native: about 2 nm pixels, ``round(w / 2 nm) x round(4 w / 2 nm)`` -- 31 x 125 at
+    w = 0.0625 um, 250 x 1000 at 0.5 um -- whatever the labels (the export's ``deformed``
+    rendering is the one option that shortens an image with its strain). Nothing is
+    resampled here; the learning code decides how to crop or resize.
 
-References
-----------
-Z. Yang et al., "Learning to predict crystal plasticity at the nanoscale: deep residual
-networks and size effects in uniaxial compression discrete dislocation simulations",
-Sci. Rep. 10, 8262 (2020).
+Export (:func:`export_images`): 8-bit PNGs, profiles without visible slip dropped or
+given their own class, identical images checked (:mod:`~microdl.data.ddd_checks`), and a
+split by simulation (:mod:`~microdl.data.ddd_splits`). Reference: Z. Yang et al., Sci. Rep.
+10, 8262 (2020).
 """
 
 from __future__ import annotations
@@ -46,6 +44,8 @@ from typing import Any
 import numpy as np
 
 from microdl.data._validation import as_array, check_range, check_same_length
+from microdl.data.ddd_checks import (can_show_slip, check_images, deformed_profile, duplicate_groups, image_digest,
+                                     image_label, read_index, reload_activity, slip_pixels, total_axial_strain)
 from microdl.data.ddd_result import read_npz
 from microdl.data.jobs import status as jobs_status
 from microdl.exceptions import DataFileError, InvalidParameterError
@@ -65,6 +65,7 @@ __all__ = [
     "load_images",
     "load_profiles",
     "load_sample",
+    "read_index",
     "write_sample",
 ]
 
@@ -76,7 +77,7 @@ _GROUPS = ("curve", "dislocations", "sources", "obstacles")
 _LABEL_COLUMNS = ("width_um", "slip", "prior", "reload", "seed", "index", "key")
 _INDEX_COLUMNS = ("file", "key", "mode", "width_um", "slip", "prior_pct", "reload_pct", "seed", "index", "rows", "cols",
                   "pixel_x_nm", "pixel_y_nm", "median_strain", "scale_strain", "yield_stress_mpa",
-                  "n_dislocations_final")
+                  "n_dislocations_final", "label", "plastic", "slip_pixels", "reload_events", "rendering", "digest")
 
 
 def format_number(x: float) -> str:
@@ -321,80 +322,113 @@ def _save_png_optimized(path: Path, image: np.ndarray) -> None:
     atomic_write(path, lambda tmp: Image.fromarray(image).save(tmp, format="PNG", optimize=True))
 
 
-def _export_rows(key: str, sample: dict[str, Any], out: Path) -> list[dict[str, Any]]:
-    """Write the PNGs of one sample (every snapshot, both reference modes); return their index rows."""
+def _export_rows(key: str, sample: dict[str, Any], out: Path, elastic: str, rendering: str) -> tuple[list, list]:
+    """Write the PNGs of one sample (every snapshot, both references); its index rows and dropped files."""
     from microdl.simulate.ddd.profile import render_uint8
 
     meta, labels = sample["meta"], sample["meta"]["labels"]
-    summary = meta.get("summary") or {}
+    summary, config = meta.get("summary") or {}, meta.get("config") or {}
+    burgers_m = float(config.get("burgers_nm", 0.25)) * 1e-9
     modes = [("full", sample["profiles"])] + ([("mean", sample["profiles_mean"])] if "profiles_mean" in sample else [])
-    rows = []
+    if rendering == "deformed" and ("profiles_mean" not in sample or "unload_displacement_m" not in meta):
+        raise DataFileError(f"sample {key!r} lacks profiles_mean or meta.unload_displacement_m (rendering='deformed')")
+    prior_pct = round(100 * float(labels["prior_strain"]), 10)
+    rows, dropped = [], []
     for mode, arr in modes:
-        for strain, prof in zip(sample["snapshot_strains"], arr, strict=True):
+        for k, (strain, prof) in enumerate(zip(sample["snapshot_strains"], arr, strict=True)):
             name = f"{key}_r{format_number(round(float(strain) * 100, 10))}{'' if mode == 'full' else '_mean'}.png"
+            activity = reload_activity(sample["curve"], float(strain))
+            n_slip = slip_pixels(prof, float(strain), sample["pixel_size_m"], burgers_m)
+            plastic = n_slip > 0 and can_show_slip(activity, mode)
+            if not plastic and elastic == "drop":
+                dropped.append({"file": name, "reason": "elastic"})
+                continue
+            if rendering == "deformed":
+                height_m = float(sample["pixel_size_m"][1]) * prof.shape[1]
+                prof = deformed_profile(prof, total_axial_strain(sample["profiles_mean"][k],
+                                                                 meta["unload_displacement_m"], height_m))
             img = render_uint8(prof)
             _save_png_optimized(out / name, img)
             med = float(np.median(prof))
             rows.append({
                 "file": name, "key": key, "mode": mode, "width_um": labels["width_um"], "slip": labels["slip"],
-                "prior_pct": round(100 * float(labels["prior_strain"]), 10),
-                "reload_pct": round(100 * float(strain), 10), "seed": sample["seed"], "index": labels.get("index"),
-                "rows": img.shape[0], "cols": img.shape[1],
+                "prior_pct": prior_pct, "reload_pct": round(100 * float(strain), 10), "seed": sample["seed"],
+                "index": labels.get("index"), "rows": img.shape[0], "cols": img.shape[1],
                 "pixel_x_nm": float(sample["pixel_size_m"][0]) * 1e9,
                 "pixel_y_nm": float(sample["pixel_size_m"][1]) * 1e9,
                 "median_strain": med, "scale_strain": float(np.max(np.abs(prof - med))),
                 "yield_stress_mpa": summary.get("yield_stress_mpa"),
                 "n_dislocations_final": summary.get("n_dislocations_final"),
+                "label": f"{prior_pct:g}" if plastic else "elastic", "plastic": int(plastic), "slip_pixels": n_slip,
+                "reload_events": activity["events"], "rendering": rendering, "digest": image_digest(img),
             })
-    return rows
+    return rows, dropped
 
 
-def export_images(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Any]:
-    """Write a grid's profiles as 8-bit PNGs (the published format) with an index and the curves.
+def export_images(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *, elastic: str = "drop",
+                  duplicates: str = "error", rendering: str = "reference", split_seed: int = 0) -> dict[str, Any]:
+    """Write a grid's profiles as 8-bit PNGs (the published format), an index, the curves and a split.
 
-    A compact, repository-sized copy of a dataset for learning benchmarks: floats of the
-    large pillars take megabytes per image, the 8-bit images tens of kilobytes.
+    Parameters
+    ----------
+    dataset_dir, out_dir
+        Grid folder (``microdl ddd dataset --out``) and the folder to write (files overwritten).
+    elastic
+        Profiles without visible slip (:mod:`microdl.data.ddd_checks`): ``"drop"`` (listed in
+        ``index.json``) or ``"class"`` (label ``"elastic"``); such an image looks the same
+        for every prior strain, so it never carries a prior label.
+    duplicates
+        Identical images (same reference) with different labels: ``"error"`` (files written,
+        then ``DataFileError``) or ``"drop"`` (removed and listed).
+    rendering
+        ``"reference"`` (undeformed grid: shape set by width and pixel size alone) or
+        ``"deformed"`` (:func:`~microdl.data.ddd_checks.deformed_profile`).
+    split_seed
+        Seed of ``splits.json`` (:func:`~microdl.data.ddd_splits.split_rows`).
 
-    Files in ``out_dir``
-        ``<key>_r<reload %>.png`` and ``<key>_r<reload %>_mean.png``
-            :func:`~microdl.simulate.ddd.profile.render_uint8` of each snapshot
-            (``floor(255 |eps - median| / max|eps - median|)``), rows across the width,
-            columns along the loading axis (horizontal, as in the published images);
-            reference mode ``full`` and ``mean`` (column ``mode`` of the index).
-        ``index.csv``
-            One row per image: labels, seed, shape, pixel size (nm), and ``median_strain``
-            and ``scale_strain`` (the median and max deviation of the float profile, so
-            ``|eps - median| ~= scale * gray / 255``), yield stress (MPa), final count.
-        ``curves.npz``
-            ``<key>/strain``, ``<key>/stress_pa``, ``<key>/stage``, ``<key>/reload_strain``
-            (float32/int8) of every sample's stress--strain curve.
-        ``index.json``
-            Format, source folder, counts and the dataset's preset.
-
-    Returns the ``index.json`` dict. Existing files in ``out_dir`` are overwritten.
+    Files: ``<key>_r<reload %>[_mean].png`` (``floor(255 |eps - median| / max|eps - median|)``,
+    rows across the width, loading axis horizontal; reference ``full`` or ``mean``), ``index.csv``
+    (per image: labels, seed, shape, pixel size (nm), ``median_strain`` and ``scale_strain``
+    (``|eps - median| ~= scale * gray / 255``), yield stress (MPa), final count, ``label``
+    (prior % or ``"elastic"``), ``plastic``, ``slip_pixels``, ``reload_events``, ``rendering``,
+    ``digest``), ``curves.npz`` (``<key>/strain|stress_pa|stage|reload_strain``),
+    ``splits.json`` and ``index.json`` (counts, preset, options, dropped files, ``check``).
+    Returns the ``index.json`` dict.
 
     Raises
     ------
     DataFileError
-        ``dataset_dir`` is not a grid folder, its manifest or a sample file is corrupt (the
-        file is named), it has no finished sample, or ``out_dir`` is a file.
+        ``dataset_dir`` is not a grid folder, its manifest or a sample file is corrupt (named),
+        it has no finished sample, ``out_dir`` is a file, or (``duplicates="error"``)
+        identical images carry different labels.
     """
+    from microdl.data.ddd_splits import SPLITS_JSON, split_rows
+
+    for name, value, allowed in (("elastic", elastic, ("drop", "class")), ("duplicates", duplicates,
+                                 ("error", "drop")), ("rendering", rendering, ("reference", "deformed"))):
+        if value not in allowed:
+            raise InvalidParameterError(f"{name} must be one of {allowed}, got {value!r}")
     src = Path(dataset_dir)
-    st = grid_status(src)
-    records = done_records(src, st.done)
+    records = done_records(src, grid_status(src).done)
     if not records:
         raise DataFileError(f"no finished samples in {os.fspath(src)!r}")
     out = check_output_folder(out_dir)
-    rows, curves = [], {}
+    rows, dropped, curves = [], [], {}
     for rec in records:
         key = rec["key"]
         sample = load_sample(src / f"{key}.npz")
-        rows += _export_rows(key, sample, out)
-        c = sample["curve"]
-        curves[f"{key}/strain"] = np.asarray(c["strain"], dtype=np.float32)
-        curves[f"{key}/stress_pa"] = np.asarray(c["stress_pa"], dtype=np.float32)
-        curves[f"{key}/stage"] = np.asarray(c["stage"], dtype=np.int8)
-        curves[f"{key}/reload_strain"] = np.asarray(c["reload_strain"], dtype=np.float32)
+        new_rows, new_dropped = _export_rows(key, sample, out, elastic, rendering)
+        rows, dropped = rows + new_rows, dropped + new_dropped
+        for name, dtype in (("strain", np.float32), ("stress_pa", np.float32), ("stage", np.int8),
+                            ("reload_strain", np.float32)):
+            curves[f"{key}/{name}"] = np.asarray(sample["curve"][name], dtype=dtype)
+    if duplicates == "drop":
+        clash = {i for g in duplicate_groups(rows, [r["digest"] for r in rows])
+                 if len({image_label(rows[i]) for i in g}) > 1 for i in g}
+        for i in sorted(clash):
+            (out / rows[i]["file"]).unlink(missing_ok=True)
+            dropped.append({"file": rows[i]["file"], "reason": "identical to an image with another label"})
+        rows = [r for i, r in enumerate(rows) if i not in clash]
     rows.sort(key=lambda r: (r["mode"], r["width_um"], r["slip"], r["prior_pct"], r["index"] or 0, r["reload_pct"]))
     buf = io.StringIO(newline="")
     writer = csv.DictWriter(buf, fieldnames=list(_INDEX_COLUMNS))
@@ -402,22 +436,22 @@ def export_images(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike) ->
     writer.writerows(rows)
     write_text(out / "index.csv", buf.getvalue())
     save_npz(out / "curves.npz", curves)
+    digests = [r["digest"] for r in rows]
+    splits = split_rows(rows, digests, seed=split_seed) if rows else None
+    check = check_images(rows, digests, splits, strict=False)
+    if splits is not None:
+        write_json(out / SPLITS_JSON, {**splits, "check": check})
     ds = read_json(src / DATASET_JSON, missing_ok=True, what="dataset description") or {}
     info = {"format": EXPORT_FORMAT, "source": os.fspath(src), "n_images": len(rows),
-            "n_samples": len(curves) // 4, "preset": ds.get("preset"), "environment": environment()}
+            "n_samples": len(curves) // 4, "preset": ds.get("preset"), "elastic": elastic, "duplicates": duplicates,
+            "rendering": rendering, "n_dropped_elastic": sum(d["reason"] == "elastic" for d in dropped),
+            "n_dropped_duplicates": sum(d["reason"] != "elastic" for d in dropped), "dropped": dropped,
+            "splits": None if splits is None else {"file": SPLITS_JSON, "seed": split_seed, **splits["counts"]},
+            "check": check, "environment": environment()}
     write_json(out / "index.json", info)
+    if not check["ok"]:
+        raise DataFileError(f"{check['conflict']} (export in {os.fspath(out)!r}; --duplicates drop removes them)")
     return info
-
-
-def _parse_index_row(row: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = dict(row)
-    for k in ("width_um", "prior_pct", "reload_pct", "pixel_x_nm", "pixel_y_nm", "median_strain", "scale_strain"):
-        out[k] = float(row[k])
-    for k in ("seed", "index", "rows", "cols"):
-        out[k] = int(row[k]) if row[k] not in ("", None) else None
-    out["yield_stress_mpa"] = float(row["yield_stress_mpa"]) if row["yield_stress_mpa"] else None
-    out["n_dislocations_final"] = int(row["n_dislocations_final"]) if row["n_dislocations_final"] else None
-    return out
 
 
 def load_images(export_dir: str | os.PathLike) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
@@ -431,19 +465,12 @@ def load_images(export_dir: str | os.PathLike) -> tuple[list[np.ndarray], list[d
     from PIL import Image, UnidentifiedImageError
 
     folder = Path(export_dir)
-    index = folder / "index.csv"
-    if not index.is_file():
-        raise DataFileError(f"{os.fspath(folder)!r} has no index.csv (not written by export_images?)")
-    images, rows = [], []
-    with open(index, newline="") as fh:
-        for line, row in enumerate(csv.DictReader(fh), start=2):
-            try:
-                parsed = _parse_index_row(row)
-                if parsed["slip"] not in SLIPS or parsed["width_um"] <= 0:
-                    raise ValueError(f"slip {parsed['slip']!r}, width {parsed['width_um']!r} um")
-                with Image.open(folder / row["file"]) as im:
-                    images.append(np.asarray(im, dtype=np.uint8))
-            except (KeyError, TypeError, ValueError, OSError, UnidentifiedImageError) as exc:
-                raise DataFileError(f"{os.fspath(index)!r} line {line} is invalid: {exc}") from exc
-            rows.append(parsed)
+    rows = read_index(folder)
+    images = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            with Image.open(folder / row["file"]) as im:
+                images.append(np.asarray(im, dtype=np.uint8))
+        except (OSError, UnidentifiedImageError) as exc:
+            raise DataFileError(f"{os.fspath(folder / 'index.csv')!r} line {line} is invalid: {exc}") from exc
     return images, rows

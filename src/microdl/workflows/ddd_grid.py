@@ -32,10 +32,12 @@ __all__ = [
     "DDDGridPreset",
     "PAPER_PRESET",
     "PRESETS",
+    "PAPER_TABLE3",
     "SMOKE_PRESET",
     "check_widths",
     "get_preset",
     "grid_jobs",
+    "paper_cell_samples",
     "sample_key",
     "sample_seed",
 ]
@@ -66,6 +68,10 @@ class DDDGridPreset:
         largest.
     n_samples
         Samples (seeds) per (width, slip, prior).
+    cell_samples
+        Optional per-(width, slip) sample counts, ``(width_um, slip, n)`` triples, that
+        replace ``n_samples`` for those cells (the ``paper`` preset follows Table 3 of Yang
+        et al. 2020 this way). ``replace(n_samples=...)`` (``--samples``) clears them.
     base_seed
         Seed from which the per-sample seeds are derived (:func:`sample_seed`).
     pillar_overrides
@@ -82,6 +88,7 @@ class DDDGridPreset:
     priors: tuple[float, ...] = (0.001, 0.01, 0.1)
     reload_snapshots: tuple[float, ...] = (0.001, 0.01)
     n_samples: int = 10
+    cell_samples: tuple[tuple[float, str, int], ...] = ()
     base_seed: int = 0
     pillar_overrides: tuple[tuple[str, Any], ...] = ()
     description: str = ""
@@ -104,6 +111,12 @@ class DDDGridPreset:
                 f"reload_snapshots must be distinct fractions in (0, 0.5], got {self.reload_snapshots!r}")
         object.__setattr__(self, "reload_snapshots", tuple(sorted(snaps)))
         _check_samples(self.n_samples)
+        cells = []
+        for cell in self.cell_samples:
+            if len(cell) != 3 or cell[1] not in SLIPS:
+                raise InvalidParameterError(f"cell_samples must hold (width_um, slip, n) triples, got {cell!r}")
+            cells.append((check_widths([cell[0]])[0], str(cell[1]), _check_samples(cell[2])))
+        object.__setattr__(self, "cell_samples", tuple(cells))
         if isinstance(self.base_seed, bool) or not isinstance(self.base_seed, int) or self.base_seed < 0:
             raise InvalidParameterError(f"base_seed must be an integer >= 0, got {self.base_seed!r}")
         overrides = tuple((str(k), v) for k, v in dict(self.pillar_overrides).items())
@@ -118,13 +131,22 @@ class DDDGridPreset:
             PillarConfig(width_um=w, slip=self.slips[0], prior_strain=max(self.priors),
                          reload_strain=max(snaps), reload_snapshots=snaps, **dict(overrides))
 
+    def samples_for(self, width_um: float, slip: str) -> int:
+        """Samples per prior in the (width, slip) cell: ``cell_samples`` if listed, else ``n_samples``."""
+        for w, sl, n in self.cell_samples:
+            if sl == slip and math.isclose(w, width_um):
+                return n
+        return self.n_samples
+
     @property
     def n_jobs(self) -> int:
         """Simulations in the grid."""
-        return len(self.widths_um) * len(self.slips) * len(self.priors) * self.n_samples
+        return len(self.priors) * sum(self.samples_for(w, s) for w in self.widths_um for s in self.slips)
 
     def replace(self, **changes: Any) -> DDDGridPreset:
-        """A copy with some fields changed (validated again)."""
+        """A copy with some fields changed (validated again); a new ``n_samples`` clears ``cell_samples``."""
+        if "n_samples" in changes and "cell_samples" not in changes:
+            changes["cell_samples"] = ()
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -183,39 +205,64 @@ Measured 11--140 s per sample (2 workers on a loaded 2-core machine), about 2.5 
 CPU_PRESET = DDDGridPreset(
     name="cpu",
     widths_um=(0.0625, 0.125, 0.25, 0.5),
-    n_samples=7,
+    n_samples=20,
     description=(
-        "4 widths (62.5-500 nm) x 2 slips x 3 priors x 7 samples = 168 simulations, 336 images (x 2 reference "
-        "modes); about 1.8 h on 2 cores (measured ~15 min per sample index)."
+        "4 of the paper's widths (62.5-500 nm) x 2 slips x 3 priors x 20 samples = 480 simulations, 960 images "
+        "(x 2 reference modes); about 5 h on 2 cores (measured ~15 min per sample index); resumable."
     ),
 )
-"""Every width 0.0625--0.5 um, both slip types, every prior and reload strain, 7 samples each.
+"""The paper's four smallest widths, both slip types, every prior and reload strain, 20 samples each.
 
-Sample count chosen from the measured cost of complete rounds (one sample of each of the
-24 (width, slip, prior) cells) of the run committed under ``benchmarks/ddd/cpu-profiles``
-(simulator of commit 1195964, two simulations side by side on the 2-core machine):
-1600--2100 core-seconds per round, i.e. 14--18 minutes on 2 workers, so 7 samples take
-about 1.8 h and 10 samples about 2.6 h (``--samples 10``). The 10 % prior is ~90 % of the
-cost; one cell alone, 62.5 nm / two slip / 10 %, takes ~700 s per sample (source-starved
-pillars at ~1 GPa whose lone dislocation bounces off a clamped end every step, see
-``benchmarks/ddd/speed.md``). Per-cell times: ``benchmarks/ddd/cpu_dataset.md``. For
-more samples within 2 h drop the 10 % prior (``--priors 0.1,1``: ~2 min per sample index)
-or use a cluster.
+At least 20 simulations per (width, slip, prior) cell, the floor for a test set of about 5
+profiles per class and subset. Cost from ``benchmarks/ddd/cpu_dataset.md`` (simulator of
+commit 1195964, two simulations side by side on the 2-core machine): one sample of each of
+the 24 cells costs 1861 core-seconds (prior 10 %: 93 % of it; 62.5 nm / two slip / 10 %
+alone 364 s mean, 997 s max), i.e. 0.26 h per sample index on 2 workers, so 20 samples take
+about 10.3 core-hours, 5.2 h on 2 cores. The build is resumable (``microdl ddd dataset``
+skips finished samples), so it may run in parts. The 1 um width joins when the speed item
+of issue 9 lands: today a 1 um sample can take up to ~30 min (``benchmarks/ddd/speed.md``),
+i.e. 20 x 6 samples of 1 um would add days. A calibration of the plasticity (more sources
+and obstacles) changes these costs; measure a round first (``--samples 1``).
 """
+
+#: Profiles per subset (width um, reload %, slip) in Table 3 of Yang et al. (2020); 3648 in all.
+PAPER_TABLE3: dict[tuple[float, float, str], int] = {
+    (w, r, slip): n
+    for (r, slip), counts in {(0.1, "two"): (154, 156, 154, 156, 155, 156), (0.1, "one"): (147, 147, 149, 150, 150, 150),
+                              (1.0, "two"): (151, 156, 154, 156, 155, 156), (1.0, "one"): (150, 147, 149, 150, 150, 150),
+                              }.items()
+    for w, n in zip((2.0, 1.0, 0.5, 0.25, 0.125, 0.0625), counts, strict=True)
+}
+
+
+def paper_cell_samples() -> tuple[tuple[float, str, int], ...]:
+    """Simulations per (width, slip, prior) from Table 3: ``ceil(max over reload of N / 3)``.
+
+    Both reload profiles come from one simulation and a subset holds 3 prior classes, so
+    a cell needs a third of its larger subset, rounded up: 52 for every two-slip cell, 49--50
+    for one slip; 1833 simulations, 3666 profiles per reference against the paper's 3648
+    (+0.5 %, before profiles without visible slip are dropped on export).
+    """
+    cells = {(w, slip) for w, _, slip in PAPER_TABLE3}
+    return tuple((w, slip, math.ceil(max(PAPER_TABLE3[(w, r, slip)] for r in (0.1, 1.0)) / 3))
+                 for w, slip in sorted(cells, reverse=True))
+
 
 PAPER_PRESET = DDDGridPreset(
     name="paper",
     widths_um=(2.0, 1.0, 0.5, 0.25, 0.125, 0.0625),
-    n_samples=150,
+    n_samples=52,
+    cell_samples=paper_cell_samples(),
     description=(
-        "Yang et al. (2020): 6 widths x 2 slips x 3 priors x 150 samples, each with 0.1 % and 1 % "
-        "reload images (24 subsets of width x reload x slip); for a cluster."
+        "Yang et al. (2020): 6 widths x 2 slips x 3 priors x 49-52 samples (Table 3) = 1833 simulations, each "
+        "with 0.1 % and 1 % reload images (24 subsets, 3666 profiles against 3648); for a cluster."
     ),
 )
 """The grid of Yang et al. (2020): 24 subsets (6 widths x 2 reload strains x 2 slip types).
 
-150 samples per (width, slip, prior), i.e. 450 images per subset (3 prior classes) and
-5400 simulations in all; meant for a Dask cluster (``--scheduler``).
+Samples per (width, slip, prior) from Table 3 (:func:`paper_cell_samples`): 52 for two slip,
+50 for one slip (49 at 1 um); 1833 simulations and 3666 profiles per reference mode; meant
+for a Dask cluster (``--scheduler``). ``--samples N`` sets N for every cell instead.
 """
 
 #: Presets by name: ``smoke`` (tests, installation check), ``cpu`` (one machine), ``paper``.
@@ -278,10 +325,12 @@ def grid_jobs(
     """
     p = _apply_overrides(get_preset(preset), widths=widths, samples=samples, slips=slips, priors=priors)
     jobs = []
-    for i in range(p.n_samples):
+    for i in range(max(p.samples_for(w, s) for w in p.widths_um for s in p.slips)):
         for prior in sorted(p.priors, reverse=True):
             for w in sorted(p.widths_um, reverse=True):
                 for slip in p.slips:
+                    if i >= p.samples_for(w, slip):
+                        continue
                     params = {
                         "width_um": w,
                         "slip": slip,
