@@ -3,7 +3,8 @@
 One result is a folder, every file written atomically (:mod:`microdl.io._atomic`):
 
 * ``result.npz`` -- every array: ``curve/<column>``, ``profiles``, ``snapshot_strains``,
-  ``u_unloaded``, ``u_snapshots``, ``dislocations/<field>``, ``sources/<field>``,
+  ``u_unloaded``, ``u_snapshots``, ``jump_unloaded``, ``jump_snapshots`` (the exact
+  slip-jump corrections of :func:`~microdl.simulate.ddd.profile.jump_correction`), ``dislocations/<field>``, ``sources/<field>``,
   ``obstacles/<field>``, ``surface_steps`` and the unloaded checkpoint
   (``checkpoint/...``); lengths in m, stresses in Pa, strains as fractions;
 * ``config.json`` -- ``{"config": ..., "seed": ..., "stats": ..., "pixel_size_m": ...,
@@ -47,6 +48,8 @@ def _flatten(result: PillarResult) -> dict[str, np.ndarray]:
         "snapshot_strains": np.asarray(result.snapshot_strains, dtype=float),
         "u_unloaded": result.u_unloaded,
         "u_snapshots": result.u_snapshots,
+        "jump_unloaded": result.jump_unloaded,
+        "jump_snapshots": result.jump_snapshots,
         "surface_steps": result.surface_steps,
     }
     for group in ("curve", "dislocations", "sources", "obstacles"):
@@ -149,6 +152,8 @@ def load_result(out_dir: str | os.PathLike) -> PillarResult:
             surface_steps=arrays["surface_steps"],
             stats=meta["stats"],
             unloaded_checkpoint=checkpoint,
+            # exact jump corrections of the profiles; results written before they existed lack them
+            **{k: arrays[k] for k in ("jump_unloaded", "jump_snapshots") if k in arrays},
         )
     except KeyError as exc:
         raise DataFileError(f"DDD result in {os.fspath(out)!r} lacks {exc}") from exc

@@ -35,7 +35,7 @@ from microdl._rng import as_generator
 from microdl.exceptions import InvalidParameterError
 from microdl.simulate.ddd.config import PillarConfig
 from microdl.simulate.ddd.dynamics import PillarModel
-from microdl.simulate.ddd.profile import pixel_grid, strain_profile
+from microdl.simulate.ddd.profile import jump_correction, pixel_grid, slip_cuts, strain_profile
 
 STAGES = ("load", "unload", "reload")
 
@@ -61,6 +61,10 @@ class PillarResult:
     u_unloaded, u_snapshots
         Total displacement (m) at the pixel corners, ``(2, nx+1, ny+1)`` and
         ``(n_snap, 2, nx+1, ny+1)``, to rebuild profiles with another reference mode.
+    jump_unloaded, jump_snapshots
+        :func:`.profile.jump_correction` of the slip cuts of those states, ``(nx, ny)`` and
+        ``(n_snap, nx, ny)``: added to the corner differences of ``u``, they make the jump
+        part of each pixel exact (empty arrays: corner differences alone).
     pixel_size_m
         Exact pixel sizes ``(dx, dy)`` (m).
     unload_displacement_m
@@ -93,6 +97,8 @@ class PillarResult:
     surface_steps: np.ndarray
     stats: dict[str, Any] = field(default_factory=dict)
     unloaded_checkpoint: dict[str, Any] = field(default_factory=dict)
+    jump_unloaded: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    jump_snapshots: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
 
     def profile(self, reload_strain: float | None = None, mode: str = "full") -> np.ndarray:
         """Strain profile at one snapshot (default: the last), ``mode`` as in :func:`.profile.strain_profile`."""
@@ -106,7 +112,10 @@ class PillarResult:
             k = matches[0]
         if mode == "full":
             return self.profiles[k]
-        return strain_profile(self.u_snapshots[k], self.u_unloaded, self.pixel_size_m[1], mode=mode)
+        exact = len(self.jump_snapshots) == len(self.snapshot_strains)
+        return strain_profile(self.u_snapshots[k], self.u_unloaded, self.pixel_size_m[1], mode=mode,
+                              correction_current=self.jump_snapshots[k] if exact else None,
+                              correction_reference=self.jump_unloaded if exact else None)
 
 
 def _total_displacement(model: PillarModel, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
@@ -114,6 +123,12 @@ def _total_displacement(model: PillarModel, gx: np.ndarray, gy: np.ndarray) -> n
     ux, uy = model.displacement_tilde(px.ravel(), py.ravel())
     hx, hy = model.fe.displacement_at(model.u_hat, px.ravel(), py.ravel())
     return np.stack([(ux + hx).reshape(px.shape), (uy + hy).reshape(px.shape)])
+
+
+def _jump_correction(model: PillarModel, shape: tuple[int, int], pixel: tuple[float, float]) -> np.ndarray:
+    """:func:`.profile.jump_correction` of the current dislocations' and surface steps' cuts."""
+    cuts = slip_cuts(*model.dislocation_arrays(), model.steps, model.width, model.height)
+    return jump_correction(cuts, shape, pixel)
 
 
 def yield_stress(strain: np.ndarray, stress: np.ndarray, modulus: float, offset: float = 0.002) -> float | None:
@@ -375,6 +390,7 @@ def _simulate(config: PillarConfig, seed: int, progress: bool, unloaded: dict[st
         steps_unload = model.stats.steps - steps_load
         model.reset_source_timers()
         u_ref = _total_displacement(model, gx, gy)
+        j_ref = _jump_correction(model, (nxp, nyp), pixel)
         checkpoint = {"state": model.get_state(), "u0": u0, "u_ref": u_ref, "time_s": t,
                       "curve_rows": np.array(rows, dtype=float), "stats": dict(vars(model.stats))}
     else:
@@ -388,11 +404,13 @@ def _simulate(config: PillarConfig, seed: int, progress: bool, unloaded: dict[st
         checkpoint = unloaded
         steps_load = steps_unload = None
         model.solve_fields(u0)
+        j_ref = _jump_correction(model, (nxp, nyp), pixel)  # the checkpoint's state is the unloaded one
 
     # stage 3: reload
     t0 = time.perf_counter()
     steps_before = model.stats.steps
     snaps: list[np.ndarray] = []
+    jumps: list[np.ndarray] = []
     for k in range(1, n_reload + 1):
         u = u0 + k * du
         model.step(u)  # fields at u are solved first; a snapshot sees the state before this step's glide
@@ -401,6 +419,7 @@ def _simulate(config: PillarConfig, seed: int, progress: bool, unloaded: dict[st
             model.solve_fields(u)
             for _ in range(snap_steps.count(k)):
                 snaps.append(_total_displacement(model, gx, gy))
+                jumps.append(_jump_correction(model, (nxp, nyp), pixel))
         if k % config.record_every == 0 or k == n_reload:
             record(2, k, t)
         if bar is not None:
@@ -409,7 +428,9 @@ def _simulate(config: PillarConfig, seed: int, progress: bool, unloaded: dict[st
     if bar is not None:
         bar.close()
     u_snap = np.stack(snaps) if snaps else np.zeros((0, 2, nxp + 1, nyp + 1))
-    profiles = np.stack([strain_profile(s, u_ref, pixel[1]) for s in u_snap]) if snaps else np.zeros((0, nxp, nyp))
+    j_snap = np.stack(jumps) if jumps else np.zeros((0, nxp, nyp))
+    profiles = (np.stack([strain_profile(s, u_ref, pixel[1], correction_current=j, correction_reference=j_ref)
+                          for s, j in zip(u_snap, j_snap, strict=True)]) if snaps else np.zeros((0, nxp, nyp)))
 
     arr = np.array(rows, dtype=float).reshape(-1, 8)
     curve = {
@@ -446,4 +467,5 @@ def _simulate(config: PillarConfig, seed: int, progress: bool, unloaded: dict[st
                  "tau_nuc_pa": model.src_tau},
         obstacles={"x_m": ox, "y_m": oy, "system": model.planes.system[model.obs_plane]},
         surface_steps=model.steps.copy(), stats=stats, unloaded_checkpoint=checkpoint,
+        jump_unloaded=j_ref, jump_snapshots=j_snap,
     )
