@@ -83,11 +83,17 @@ def test_presets_match_the_issue():
             larger = max(PAPER_TABLE3[(w, r, slip)] for r in (0.1, 1.0))  # the fewest that cover both subsets
             assert 3 * paper.samples_for(w, slip) - 3 < larger <= 3 * paper.samples_for(w, slip)
     assert {paper.samples_for(w, "two") for w in paper.widths_um} == {52}
-    assert paper.n_jobs == len(grid_jobs(paper)) == 1833 and abs(2 * paper.n_jobs - 3648) < 20
-    assert paper.replace(n_samples=3).n_jobs == 6 * 2 * 3 * 3  # --samples sets every cell
+    # the 62.5 nm / 10 % cells are refused (source-starved pillars, PillarConfig.check_source_supply)
+    refused = {(w, s, p) for w, s, p, _ in paper.refused_cells()}
+    assert refused == {(0.0625, "one", 0.1), (0.0625, "two", 0.1)}
+    full = sum(paper.samples_for(w, s) for w in paper.widths_um for s in paper.slips) * 3
+    assert full == 1833 and abs(2 * full - 3648) < 20  # the paper's count before the refusal
+    assert paper.n_jobs == len(grid_jobs(paper)) == full - paper.samples_for(0.0625, "one") - paper.samples_for(
+        0.0625, "two")
+    assert paper.replace(n_samples=3).n_jobs == (6 * 2 * 3 - 2) * 3  # --samples sets every cell
     cpu = PRESETS.get("cpu")
     assert set(cpu.widths_um) == {0.0625, 0.125, 0.25, 0.5} <= set(paper.widths_um)
-    assert set(cpu.slips) == {"one", "two"} and cpu.n_samples >= 20 and cpu.n_jobs == 480
+    assert set(cpu.slips) == {"one", "two"} and cpu.n_samples >= 20 and cpu.n_jobs == 480 - 2 * 20
     assert cpu.priors == paper.priors and cpu.reload_snapshots == paper.reload_snapshots
     assert PRESETS.get("smoke").n_jobs == 4
 

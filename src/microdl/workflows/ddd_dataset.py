@@ -351,6 +351,8 @@ def build_dataset(preset: str | DDDGridPreset, out: str | os.PathLike, *, widths
         where = f"Dask scheduler {scheduler}" if scheduler else f"{workers or 'all'} local worker(s)"
         log(f"ddd dataset '{grid.name}': {grid.n_jobs} simulations ({len(grid.reload_snapshots)} images each) "
             f"in {out} on {where}")
+        for w, slip, prior, reason in grid.refused_cells():
+            log(f"  left out: {w:g} um, {slip} slip, prior {100 * prior:g} %: {reason}")
     rep = run_dataset(grid, out, workers=workers, scheduler=scheduler, progress=progress, retries=retries,
                       catalog=catalog)
     out = Path(out)
@@ -359,6 +361,7 @@ def build_dataset(preset: str | DDDGridPreset, out: str | os.PathLike, *, widths
         "priors_percent": [100 * p for p in grid.priors], "samples": grid.n_samples, "n_total": rep.n_total,
         "n_done_before": rep.n_done_before, "n_ran": rep.n_ran, "n_failed": rep.n_failed,
         "failed": list(rep.failed), "ok": rep.ok, "seconds": rep.seconds, "dataset_json": str(out / DATASET_JSON),
+        "refused_cells": [{"width_um": w, "slip": sl, "prior_percent": 100 * p} for w, sl, p, _ in grid.refused_cells()],
     }
     text = (f"{rep.n_done_before + rep.n_ran - rep.n_failed}/{rep.n_total} samples done "
             f"({rep.n_done_before} before, {rep.n_ran} run now, {rep.n_failed} failed) in {rep.seconds:.1f} s; "

@@ -98,6 +98,12 @@ def test_bad_parameters_raise_clear_errors():
         simulate_pillar(SMALL, seed=-1)
 
 
+def test_source_starved_pillar_is_refused_before_it_runs():
+    starved = PillarConfig(width_um=0.0625, prior_strain=0.1, reload_strain=0.01)
+    with pytest.raises(InvalidParameterError, match="source-starved"):
+        simulate_pillar(starved, seed=0)
+
+
 def test_pillar_without_obstacles_glides():
     """Regression: a small pillar with no obstacle at all used to raise IndexError on glide."""
     from microdl.simulate.ddd import PillarConfig, simulate_pillar

@@ -40,6 +40,10 @@ ASPECT_RANGE = (0.5, 10.0)
 #: pixel corners and its temporaries take ~40 bytes per pixel, i.e. ~2 GB at this bound (the
 #: published 2 um pillar at 2 nm pixels has 4 million).
 MAX_PROFILE_PIXELS = 50_000_000
+#: Largest slip offset per expected source plane, as a fraction of the width (see
+#: :meth:`PillarConfig.check_source_supply`): beyond it the few sources of a small pillar cannot
+#: carry the strain within the small-strain model (62.5 nm at 10 %: ~1 source, offset ~w/2).
+MAX_SLIP_OFFSET_PER_WIDTH = 0.25
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,12 @@ class PillarConfig:
     fe_end_refinement_nm
         Height of the FE rows at the top and bottom faces; rows grow geometrically (x1.25)
         to the uniform size (adds ~10-20 rows per end). 0 gives a uniform mesh.
+    image_force
+        How the image field of the free lateral faces is computed: ``"analytic"`` (default):
+        Head's exact half-plane image for dislocations within 3--6 FE columns of a face, the
+        FE correcting the rest (:mod:`microdl.simulate.ddd.fem`; Head's force within 1 % up to
+        two FE columns from a face, 10 % beyond); ``"fe"``: the FE mesh alone, as before (0.2--0.5
+        of Head's force 5 nm from a face at w = 1-2 um). Configs saved without it load as ``"fe"``.
     block_standoff_nm
         Distance from a top/bottom face at which a dislocation gliding towards it stops
         (plane ends on these faces are impenetrable).
@@ -193,6 +203,7 @@ class PillarConfig:
     reload_snapshots: tuple[float, ...] = ()
     fe_nx: int = 32
     fe_end_refinement_nm: float = 0.4
+    image_force: str = "analytic"
     block_standoff_nm: float = 2.0
     pixel_size_nm: float = 2.0
     max_substeps: int = 32
@@ -219,6 +230,8 @@ class PillarConfig:
             raise InvalidParameterError(f"slip must be 'one' or 'two', got {self.slip!r}")
         if not 0.0 < self.slip_angle_deg < 90.0:
             raise InvalidParameterError(f"slip_angle_deg must be in (0, 90), got {self.slip_angle_deg!r}")
+        if self.image_force not in ("analytic", "fe"):
+            raise InvalidParameterError(f"image_force must be 'analytic' or 'fe', got {self.image_force!r}")
         if self.ends not in ("clamped", "frictionless"):
             raise InvalidParameterError(f"ends must be 'clamped' or 'frictionless', got {self.ends!r}")
         for name in ("fe_nx", "max_substeps", "record_every"):
@@ -255,6 +268,37 @@ class PillarConfig:
                 f"pixel_size_nm must give at most {MAX_PROFILE_PIXELS} pixels per strain profile (memory), got "
                 f"{self.pixel_size_nm!r} nm: {nx} x {ny} pixels at width {self.width_um:g} um; use >= {need:.3g} nm")
 
+    def source_slip_offset(self) -> float:
+        """Slip offset per expected source plane over the width for the total strain (fraction).
+
+        ``(prior + reload) h / (n cos(slip_angle)) / w`` with ``n = max(density w h, min_sources)``
+        expected sources: the slip each source plane must carry if they share the strain
+        equally (``inf`` without sources, 0 without strain). 62.5 nm, 10 % + 1 %: 0.51.
+        """
+        n = max(self.source_density_per_um2 * self.width_um * self.height_um, float(self.min_sources))
+        strain = self.prior_strain + self.reload_strain
+        if strain == 0:
+            return 0.0
+        return math.inf if n == 0 else strain * self.aspect / (n * math.cos(math.radians(self.slip_angle_deg)))
+
+    def check_source_supply(self) -> None:
+        """Refuse a strain the expected sources cannot carry (:data:`MAX_SLIP_OFFSET_PER_WIDTH`).
+
+        Such pillars (62.5 nm at 10 % prior: ~1 source) either pile their only plane up against
+        a clamped end and then load elastically (7.9 GPa at 10 %, then reverse slip on
+        unloading), or shear one plane by half the width: both outside this model, which has
+        no surface nucleation and small strains. Pillars without sources are elastic by choice
+        and pass.
+        """
+        ratio = self.source_slip_offset()
+        if math.isfinite(ratio) and ratio > MAX_SLIP_OFFSET_PER_WIDTH:
+            limit = (self.prior_strain + self.reload_strain) * MAX_SLIP_OFFSET_PER_WIDTH / ratio
+            raise InvalidParameterError(
+                f"prior_strain + reload_strain must be <= {limit:.3g} at width_um={self.width_um:g} (its "
+                f"~{max(self.source_density_per_um2 * self.width_um * self.height_um, self.min_sources):.2g} "
+                f"expected source(s) would each have to slip more than w/4: a source-starved pillar loads "
+                f"elastically to GPa), got {self.prior_strain + self.reload_strain:g}")
+
     # derived quantities -------------------------------------------------------------
     @property
     def height_um(self) -> float:
@@ -280,6 +324,7 @@ class PillarConfig:
     def from_dict(cls, data: dict[str, Any]) -> PillarConfig:
         """Rebuild a config saved with :meth:`to_dict` (JSON lists become tuples)."""
         data = dict(data)
+        data.setdefault("image_force", "fe")  # saved before the analytic image existed
         if "material" in data and isinstance(data["material"], dict):
             data["material"] = Material(**data["material"])
         if "reload_snapshots" in data:

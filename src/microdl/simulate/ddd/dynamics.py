@@ -70,7 +70,7 @@ import numpy as np
 
 from microdl.simulate.ddd import kernels
 from microdl.simulate.ddd.config import PillarConfig
-from microdl.simulate.ddd.fem import PillarFE
+from microdl.simulate.ddd.fem import IMAGE_BAND_ELEMENTS, PillarFE
 from microdl.simulate.ddd.fields import dislocation_prefactor
 from microdl.simulate.ddd.planes import SlipPlanes, _first_obstacle, _same_plane_events, substeps_needed
 
@@ -122,8 +122,11 @@ class PillarModel:
         self.planes = SlipPlanes.build(
             self.width, self.height, config.slip_directions_rad, config.plane_spacing_b * self.b
         )
+        # image_force="analytic": Head's half-plane image of dislocations near a lateral face is
+        # added to the infinite-medium field and the FE corrects only the smooth remainder
         self.fe = PillarFE.pillar(self.width, self.height, config.fe_nx, self.e, self.nu,
-                                  end_dy_m=config.fe_end_refinement_nm * 1e-9, ends=config.ends)
+                                  end_dy_m=config.fe_end_refinement_nm * 1e-9, ends=config.ends,
+                                  image_band=IMAGE_BAND_ELEMENTS if config.image_force == "analytic" else None)
         self.standoff = max(config.block_standoff_nm * 1e-9, self.b)
         self._frictionless = config.ends == "frictionless"
         extra = [self.fe.bottom_pts] if self._frictionless else []
@@ -188,11 +191,17 @@ class PillarModel:
 
     # ------------------------------------------------------------------ fields
     def displacement_tilde(self, px: np.ndarray, py: np.ndarray):
-        """``u~`` (m) of dislocations and surface steps at points (m)."""
+        """``u~`` (m) of dislocations and surface steps at points (m), face images included."""
         x, y, b, c, s = self.dislocation_arrays()
-        return kernels.displacement_at_points(
-            np.ascontiguousarray(px), np.ascontiguousarray(py), x, y, b, c, s, self.nu, *self._step_arrays()
-        )
+        px, py = np.ascontiguousarray(px), np.ascontiguousarray(py)
+        ux, uy = kernels.displacement_at_points(px, py, x, y, b, c, s, self.nu, *self._step_arrays())
+        *_, iux, iuy = self.fe.images_at(px, py, x, y, b, c, s, displacement=True)
+        return ux + iux, uy + iuy
+
+    def _plus_images(self, px, py, fields, x, y, b, c, s):
+        """``fields`` (sxx, syy, sxy in Pa at points px, py) plus the face images (see :meth:`.PillarFE.images_at`)."""
+        images = self.fe.images_at(px, py, x, y, b, c, s)
+        return tuple(f + i for f, i in zip(fields, images, strict=True))
 
     def solve_fields(self, top_displacement: float):
         """Solve the hat problem for the current dislocations and platen displacement ``U`` (m).
@@ -202,9 +211,11 @@ class PillarModel:
         effective squared distance (m^2) of the stiffest explicit pair (for sub-stepping).
         """
         x, y, b, c, s = self.dislocation_arrays()
-        sxx, syy, sxy = kernels.stress_at_points(self._bnd_x, self._bnd_y, x, y, b, c, s, self.dcoef, self.rc2)
+        sxx, syy, sxy = self._plus_images(
+            self._bnd_x, self._bnd_y,
+            kernels.stress_at_points(self._bnd_x, self._bnd_y, x, y, b, c, s, self.dcoef, self.rc2), x, y, b, c, s)
         nl = self._n_left
-        ux, uy = kernels.displacement_at_points(self._tb_x, self._tb_y, x, y, b, c, s, self.nu, *self._step_arrays())
+        ux, uy = self.displacement_tilde(self._tb_x, self._tb_y)
         nb = self.fe.nx + 1
         nt = self._n_top
         top = slice(2 * nl, 2 * nl + nt)
@@ -219,7 +230,7 @@ class PillarModel:
         if len(x) == 0:
             return np.zeros(0), np.inf
         tau = kernels.resolved_shear_sum(x, y, b, c, s, self.dcoef, self.rc2)
-        hxx, hyy, hxy = self.fe.stress_at(self.u_hat, x, y)
+        hxx, hyy, hxy = self._plus_images(x, y, self.fe.stress_at(self.u_hat, x, y), x, y, b, c, s)
         tau = tau + (hyy - hxx) * c * s + hxy * (c * c - s * s)
         return tau, self._stiff_r2(x, y, tau)
 
@@ -233,7 +244,8 @@ class PillarModel:
             return np.zeros(0)
         x, y, b, c, s = self.dislocation_arrays()
         sxx, syy, sxy = kernels.stress_at_points(self.src_x, self.src_y, x, y, b, c, s, self.dcoef, self.rc2)
-        hxx, hyy, hxy = self.fe.stress_at(self.u_hat, self.src_x, self.src_y)
+        hxx, hyy, hxy = self._plus_images(self.src_x, self.src_y, self.fe.stress_at(self.u_hat, self.src_x, self.src_y),
+                                          x, y, b, c, s)
         sxx, syy, sxy = sxx + hxx, syy + hyy, sxy + hxy
         c, s = self.src_c, self.src_s
         return (syy - sxx) * c * s + sxy * (c * c - s * s)

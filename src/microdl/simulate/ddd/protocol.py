@@ -308,6 +308,12 @@ def simulate_pillar(
     -------
     PillarResult
 
+    Raises
+    ------
+    InvalidParameterError
+        A bad seed, or a strain its expected sources cannot carry
+        (:meth:`PillarConfig.check_source_supply`: 62.5 nm at 10 % prior).
+
     Examples
     --------
     >>> from microdl.simulate.ddd import PillarConfig, simulate_pillar
@@ -325,6 +331,7 @@ def simulate_pillar(
         raise InvalidParameterError(f"config must be a PillarConfig, got {type(config).__name__}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InvalidParameterError(f"seed must be a non-negative integer, got {seed!r}")
+    config.check_source_supply()  # source-starved pillars load elastically to GPa: refused (config.py)
     # One simulation per core: BLAS/LAPACK (banded Cholesky, small products) run single-
     # threaded for the duration of the call; the previous limits are restored afterwards.
     with threadpool_limits(limits=1, user_api="blas"):
