@@ -237,7 +237,9 @@ def run_gnd_benchmark(
     for job in jobs:
         summary_path = work_dir / "results" / f"{job.key}.json"
         if summary_path.exists():
-            rows.append(read_json(summary_path, what="job summary")["summary"])
+            row = dict(read_json(summary_path, what="job summary")["summary"])
+            row["run_dir"] = os.path.relpath(row["run_dir"])  # results files carry no machine's absolute paths
+            rows.append(row)
 
     train = load_gnd_dataset(data_dir / "train.h5")
     test = load_gnd_dataset(data_dir / "test.h5")
