@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-_spec = importlib.util.spec_from_file_location(
-    "test_image_force", HERE.parents[1] / "tests" / "simulate" / "ddd" / "test_image_force.py")
+_TESTS = HERE.parents[1] / "tests" / "simulate" / "ddd"
+sys.path.insert(0, str(_TESTS))  # the test module's own helper (_fe_helpers)
+_spec = importlib.util.spec_from_file_location("test_image_force", _TESTS / "test_image_force.py")
 T = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(T)
 

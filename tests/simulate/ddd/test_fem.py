@@ -7,25 +7,12 @@ import pytest
 
 from microdl.simulate.ddd import fields, kernels
 from microdl.simulate.ddd.fem import PillarFE
+from _fe_helpers import graded  # tests/simulate/ddd/_fe_helpers.py (pytest puts this folder on sys.path)
 
 MU, NU, B = 26.3e9, 0.33, 0.25e-9
 E = 2 * MU * (1 + NU)
 DCOEF = fields.dislocation_prefactor(MU, NU)
 _Z = np.zeros(0)
-
-
-def _graded(length, x0, hmin, growth, hmax):
-    """Nodes on [0, length] with spacing hmin at x0 growing geometrically up to hmax."""
-
-    def side(extent):
-        pts, h = [0.0], hmin
-        while pts[-1] < extent:
-            pts.append(pts[-1] + h)
-            h = min(h * growth, hmax)
-        p = np.array(pts)
-        return p * extent / p[-1]
-
-    return np.concatenate([x0 - side(x0)[::-1], x0 + side(length - x0)[1:]])
 
 
 def _hat(fe, x, y, b, theta, u_top=0.0):
@@ -46,8 +33,8 @@ def test_image_force_near_free_surface_matches_half_plane():
     the far face (at 99 d) and clamped ends contribute ~1 %; tolerance 3 %.
     """
     d, w, h = 20e-9, 2e-6, 4e-6
-    xs = _graded(w, d, d / 20, 1.1, w / 10)
-    ys = _graded(h, h / 2, d / 20, 1.1, w / 10)
+    xs = graded(w, d, d / 20, 1.1, w / 10)
+    ys = graded(h, h / 2, d / 20, 1.1, w / 10)
     fe = PillarFE(xs, ys, E, NU)
     x, y, b, th = np.array([d]), np.array([h / 2]), np.array([B]), np.array([0.0])
     u_hat = _hat(fe, x, y, b, th)

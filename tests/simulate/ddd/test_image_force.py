@@ -18,6 +18,7 @@ import pytest
 
 from microdl.simulate.ddd import fields, kernels
 from microdl.simulate.ddd.fem import IMAGE_BAND_ELEMENTS, PillarFE, face_image_weight, half_plane_image
+from _fe_helpers import graded  # tests/simulate/ddd/_fe_helpers.py (pytest puts this folder on sys.path)
 
 MU, NU, B = 26.3e9, 0.33, 0.25e-9
 E = 2 * MU * (1 + NU)
@@ -33,18 +34,6 @@ STRIP_FACTOR = ((0.0, 0.005, 0.02, 0.08, 0.125, 0.25), (1.0, 1.0005, 0.9952, 0.9
 def _head_glide(d):
     """Head's glide force (N/m) on the +s direction: towards the left face, hence negative."""
     return -DCOEF * B * B * np.cos(THETA) / (2 * d)
-
-
-def _graded(length, x0, hmin, growth, hmax):
-    def side(extent):
-        pts, h = [0.0], hmin
-        while pts[-1] < extent:
-            pts.append(pts[-1] + h)
-            h = min(h * growth, hmax)
-        p = np.array(pts)
-        return p * extent / p[-1]
-
-    return np.concatenate([x0 - side(x0)[::-1], x0 + side(length - x0)[1:]])
 
 
 def _glide_force(fe, x, y, theta=THETA):
@@ -152,8 +141,8 @@ def test_strip_factor_from_a_converged_mesh(d_over_w):
     """The tabulated strip factor, recomputed with the FE alone on a locally refined mesh."""
     w = 1e-6
     d = d_over_w * w
-    xs = _graded(w, d, d / 10, 1.1, w / 40)
-    ys = _graded(4 * w, 2 * w, d / 10, 1.1, w / 40)
+    xs = graded(w, d, d / 10, 1.1, w / 40)
+    ys = graded(4 * w, 2 * w, d / 10, 1.1, w / 40)
     g = _glide_force(PillarFE(xs, ys, E, NU), d, 2 * w) / _head_glide(d)
     assert g == pytest.approx(np.interp(d_over_w, *STRIP_FACTOR), rel=0.02)
 
