@@ -236,7 +236,7 @@ def check_images(rows: Sequence[Mapping[str, Any]], digests: Sequence[str],
                         if None not in (name(rows[i]), name(rows[j])) and name(rows[i]) != name(rows[j]))
             conflict = (f"identical images carry different {kind}: {rows[a]['file']!r} ({name(rows[a])!r}) and "
                         f"{rows[b]['file']!r} ({name(rows[b])!r}); {len(bad)} such group(s), "
-                        f"{sum(map(len, bad))} images")
+                        f"{sum(map(len, bad))} images (export with --duplicates drop to leave them out)")
     report = {"n_images": len(rows), "n_duplicate_groups": len(groups), "n_duplicate_images": sum(map(len, groups)),
               "n_cross_label_groups": len(cross_label), "n_cross_label_images": sum(map(len, cross_label)),
               "n_cross_split_groups": len(cross_split), "n_cross_split_images": sum(map(len, cross_split)),
