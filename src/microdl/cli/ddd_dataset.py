@@ -27,7 +27,6 @@ def parse_numbers(option: str, unit: str, text: str | None) -> list[float] | Non
     return values
 
 
-
 def dataset(
     preset: str = typer.Option("cpu", "--preset", help="Grid preset: cpu, paper or smoke."),
     out: Path = typer.Option(..., "--out", help="Output folder (one .npz per sample; reruns resume)."),
