@@ -104,6 +104,18 @@ def test_source_starved_pillar_is_refused_before_it_runs():
         simulate_pillar(starved, seed=0)
 
 
+def test_unloading_reaches_zero_force_from_a_high_stress():
+    # an elastic pillar (no sources) loaded to 1.6 GPa needs 2 % of unloading: more than
+    # max_unload_strain, so the bound follows the peak stress instead of cutting unloading short
+    cfg = PillarConfig(width_um=0.0625, prior_strain=0.02, reload_strain=0.001, source_density_per_um2=0.0,
+                       min_sources=0, max_unload_strain=0.005)
+    r = simulate_pillar(cfg, seed=0)
+    unload = r.curve["stage"] == 1
+    assert r.stats["steps_unload"] >= 0.95 * r.stats["steps_load"]  # unloaded all the way (not 25 %)
+    assert abs(r.curve["stress_pa"][unload][-1]) < 1e3
+    assert abs(r.unload_displacement_m) < 1e-12  # elastic: back to the start
+
+
 def test_pillar_without_obstacles_glides():
     """Regression: a small pillar with no obstacle at all used to raise IndexError on glide."""
     from microdl.simulate.ddd import PillarConfig, simulate_pillar

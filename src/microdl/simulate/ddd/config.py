@@ -169,7 +169,9 @@ class PillarConfig:
     record_every
         Stress--strain curve sampling interval in steps.
     max_unload_strain
-        Safety bound: unloading stops after this much strain even if F > 0.
+        Safety bound: unloading stops after this much strain even if F > 0, or after 1.5
+        times the elastic unloading strain of the peak stress if that is larger (so the
+        zero-force state is reached rather than extrapolated from a high stress).
     ends
         Top/bottom boundary condition: ``"clamped"`` (sticking platens, u_x = 0; the
         default, as in Deshpande et al. 2005) or ``"frictionless"`` (only u_y imposed).

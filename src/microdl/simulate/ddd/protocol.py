@@ -377,7 +377,11 @@ def _simulate(config: PillarConfig, seed: int, progress: bool, unloaded: dict[st
         t0 = time.perf_counter()
         u = n_load * du
         model.solve_fields(u)
-        n_max = int(round(config.max_unload_strain / rate_dt))
+        # enough steps to unload elastically from the peak stress reached (plane strain E'),
+        # never fewer than max_unload_strain: the zero-force state is then found, not extrapolated
+        sigma_peak = max(model.force_per_m / model.width, 0.0)
+        elastic_unload = 1.5 * sigma_peak * (1.0 - model.nu ** 2) / model.e
+        n_max = int(round(max(config.max_unload_strain, elastic_unload) / rate_dt))
         k = 0
         while model.force_per_m > 0.0 and k < n_max and n_load > 0:
             k += 1
