@@ -34,14 +34,7 @@ _spec = importlib.util.spec_from_file_location("test_image_force", _TESTS / "tes
 T = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(T)
 
-
-def _median_time(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+from bench_speed import _median_time  # noqa: E402  (this folder; one timing helper for the benchmarks)
 
 
 def measure(width_um: float) -> dict:
