@@ -22,7 +22,6 @@ import argparse
 import importlib.util
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
