@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import shutil
 import socket
 import time
 import traceback
@@ -21,7 +20,7 @@ from typing import Any
 
 from microdl import __version__
 from microdl.exceptions import DataFileError
-from microdl.io._atomic import atomic_path, read_json, write_json
+from microdl.io._atomic import atomic_path, read_json, remove_path, write_json
 from microdl.provenance import sha256_file, to_jsonable
 
 __all__ = ["execute", "fingerprint", "integrity_problem", "runner_side_error"]
@@ -54,12 +53,6 @@ def read_json_or_none(path: Path) -> Any:
         return read_json(path, missing_ok=True)
     except DataFileError:
         return None
-
-
-def remove(path: Path) -> None:
-    """Delete a file or directory output; a missing one is fine."""
-    is_tree = path.is_dir() and not path.is_symlink()
-    shutil.rmtree(path, ignore_errors=True) if is_tree else path.unlink(missing_ok=True)
 
 
 def fingerprint(path: Path) -> dict[str, Any]:
@@ -152,7 +145,7 @@ def execute(fn: JobFn, key: str, params: dict, out_dir: str, suffix: str) -> dic
     t0 = time.perf_counter()
     try:
         if final.is_dir() and not final.is_symlink():
-            shutil.rmtree(final)  # stale directory output of an unfinished earlier run
+            remove_path(final)  # stale directory output of an unfinished earlier run
         with atomic_path(final) as tmp:
             summary = fn(dict(params), tmp)
             if summary is None:

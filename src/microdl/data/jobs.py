@@ -51,7 +51,8 @@ from microdl.data import _jobs_backends as _backends
 from microdl.data import _jobs_files as _files
 from microdl.data._jobs_files import JobFn, Validator
 from microdl.exceptions import DataFileError, InvalidParameterError
-from microdl.io._atomic import TMP_MARK, acquire_lock, check_output_folder, clean_temporaries, write_json
+from microdl.io._atomic import (TMP_MARK, acquire_lock, check_output_folder, clean_temporaries, remove_path,
+                                write_json)
 from microdl.provenance import environment, to_jsonable
 
 __all__ = ["Job", "JobsReport", "JobsStatus", "run_jobs", "status"]
@@ -254,7 +255,7 @@ def _split_done(out_dir: Path, jobs: list[Job],
         if state == "corrupt":
             corrupt.append(job.key)
             _files.summary_path(out_dir, job.key).unlink(missing_ok=True)  # summary first: never done
-            _files.remove(job.output_path(out_dir))
+            remove_path(job.output_path(out_dir))
         pending.append(job)
     return n_done, pending, corrupt
 

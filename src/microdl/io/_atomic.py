@@ -39,6 +39,7 @@ __all__ = [
     "save_png",
     "save_figure",
     "clean_temporaries",
+    "remove_path",
     "exclusive_lock",
     "check_output_file",
 ]
@@ -66,7 +67,9 @@ def _fsync_file(path: Path) -> None:
             os.fsync(fh.fileno())
 
 
-def _remove(path: Path) -> None:
+def remove_path(path: str | os.PathLike) -> None:
+    """Delete a file or a folder tree; a missing one is fine."""
+    path = Path(path)
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
@@ -119,7 +122,7 @@ def atomic_path(path: str | os.PathLike, *, fsync: bool = True) -> Iterator[Path
     except PermissionError as exc:
         raise DataFileError(f"cannot write {os.fspath(path)!r}: permission denied") from exc
     finally:
-        _remove(tmp)
+        remove_path(tmp)
 
 
 def atomic_write(path: str | os.PathLike, writer: Callable[[Path], Any]) -> Path:
@@ -233,7 +236,7 @@ def clean_temporaries(folder: str | os.PathLike) -> int:
     n = 0
     for p in folder.iterdir():
         if TMP_MARK in p.name:
-            _remove(p)
+            remove_path(p)
             n += 1
     return n
 
