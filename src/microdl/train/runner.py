@@ -41,12 +41,13 @@ from microdl.provenance import environment, to_jsonable
 if TYPE_CHECKING:  # pragma: no cover
     from microdl.data.catalog import Catalog
 
-__all__ = ["TrainerConfig", "fit", "seeded", "load_checkpoint", "merge_metrics"]
+__all__ = ["TrainerConfig", "check_int", "fit", "seeded", "load_checkpoint", "merge_metrics"]
 
 _ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu", "hpu")
 
 
-def _check_int(name: str, value: object, low: int) -> None:
+def check_int(name: str, value: object, low: int) -> None:
+    """Raise :class:`InvalidParameterError` unless ``value`` is an integer (not a bool) >= ``low``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise InvalidParameterError(f"{name} must be an integer >= {low}, got {value!r}")
 
@@ -93,10 +94,10 @@ class TrainerConfig:
 
     def __post_init__(self) -> None:
         for name in ("max_epochs", "patience", "num_nodes", "log_every_n_steps"):
-            _check_int(name, getattr(self, name), 1)
-        _check_int("seed", self.seed, 0)
+            check_int(name, getattr(self, name), 1)
+        check_int("seed", self.seed, 0)
         if self.num_threads is not None:
-            _check_int("num_threads", self.num_threads, 1)
+            check_int("num_threads", self.num_threads, 1)
         if self.devices != "auto" and (isinstance(self.devices, bool) or not isinstance(self.devices, int)
                                        or self.devices < 1):
             raise InvalidParameterError(f"devices must be an integer >= 1 or 'auto', got {self.devices!r}")

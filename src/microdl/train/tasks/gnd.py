@@ -35,7 +35,7 @@ from microdl.models.registry import create_model, list_models
 from microdl.models.zhang2019 import target_to_rho
 from microdl.provenance import to_jsonable
 from microdl.train.losses import MultitaskLoss, RegressionLoss, check_ratio
-from microdl.train.runner import TrainerConfig, fit
+from microdl.train.runner import TrainerConfig, check_int, fit
 
 if TYPE_CHECKING:  # pragma: no cover
     from microdl.data.catalog import Catalog
@@ -109,15 +109,10 @@ class GNDTrainConfig:
         if self.reg not in ("mse", "msle"):
             raise InvalidParameterError(f"reg must be 'mse' or 'msle', got {self.reg!r}")
         check_positive("lr", self.lr)
-        for name, low in (("batch_size", 1), ("num_workers", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise InvalidParameterError(f"{name} must be an integer >= {low}, got {value!r}")
-        if self.limit_train_windows is not None and (
-            not isinstance(self.limit_train_windows, int) or self.limit_train_windows < 1
-        ):
-            raise InvalidParameterError(
-                f"limit_train_windows must be an integer >= 1 or None, got {self.limit_train_windows!r}")
+        check_int("batch_size", self.batch_size, 1)
+        check_int("num_workers", self.num_workers, 0)
+        if self.limit_train_windows is not None:
+            check_int("limit_train_windows", self.limit_train_windows, 1)
         self.trainer_config()  # validates the fields of how to train
 
     def trainer_config(self) -> TrainerConfig:
