@@ -46,21 +46,23 @@ def simulate(
 def size_effect(
     out: Path = typer.Option(..., "--out", help="Output folder: results.json, results.md, size_effect.png."),
     work: Path = typer.Option(None, "--work", help="Folder of the simulations (default OUT/samples; reruns resume)."),
-    widths: str = typer.Option("0.0625,0.125,0.25,0.5,1", "--widths", help="Pillar widths (um), comma-separated."),
+    widths: str = typer.Option("0.25,0.5,1,2", "--widths", help="Pillar widths (um), comma-separated."),
     slips: str = typer.Option("two", "--slips", help="Slip types, comma-separated: two, one or two,one."),
     samples: int = typer.Option(8, "--samples", help="Samples (seeds) per (width, slip)."),
-    strain: float = typer.Option(1.0, "--strain", help="Final compression strain (percent)."),
+    strain: float = typer.Option(3.0, "--strain", help="Final compression strain (percent), e.g. 3 to 5."),
     workers: int = typer.Option(None, "--workers", help="Local processes (default: one per core)."),
     scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler address or scheduler file."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar with time left on stderr."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Size effect: compress pillars of several widths, fit yield and flow stress as sigma ~ w^-alpha.
+    """Size effect: compress pillars of several widths, fit median stresses as sigma ~ w^-alpha.
 
     Each (width, slip, sample) is one monotonic compression written to WORK/<key>.npz
-    (resumable: a rerun skips finished samples). Reports the 0.2 % offset yield stress,
-    the flow stress (mean over the last half of the strain range), the stress noise and
-    dislocation counts per width, and the fitted exponents with bootstrap intervals.
+    (resumable: a rerun skips finished samples). Reports per width the Kaplan-Meier median
+    0.2 % offset yield stress (pillars that never yield are censored at their highest
+    stress) and the median flow stress (mean over the last half of the strain range) with
+    95 % bootstrap intervals, and the exponents through the medians, global and between
+    neighbouring widths, with bootstrap intervals.
     """
     from microdl.cli.ddd_dataset import parse_numbers
     from microdl.workflows.size_effect import size_effect as run

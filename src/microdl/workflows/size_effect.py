@@ -1,11 +1,12 @@
-"""The DDD size-effect study: compress pillars of several widths, fit sigma ~ w^-alpha, report.
+"""The DDD size-effect study: compress pillars of several widths, medians per width, sigma ~ w^-alpha.
 
 Each *sample* is a monotonic compression (:func:`~microdl.simulate.ddd.protocol.simulate_loading`)
 of one (width, slip, seed) to ``max_strain``, written by :func:`run_loading_sample` as
 ``<key>.npz`` (``curve/<column>`` arrays and ``meta_json``). The grid runs through
 :func:`microdl.data.jobs.run_jobs` (resumable, local processes or Dask), like
-:mod:`microdl.workflows.ddd_dataset`. The measures and fits are those of
-:mod:`microdl.analysis.size_effect`; :func:`size_effect` is what ``microdl ddd size-effect`` runs.
+:mod:`microdl.workflows.ddd_dataset`. The measures, censoring-aware medians and fits are those of
+:mod:`microdl.analysis.size_effect`, the figure and text those of
+:mod:`microdl.analysis.size_effect_report`; :func:`size_effect` is what ``microdl ddd size-effect`` runs.
 """
 
 from __future__ import annotations
@@ -21,15 +22,8 @@ from typing import Any
 import numpy as np
 
 from microdl.analysis.plots import save
-from microdl.analysis.size_effect import (
-    COUNT_STRAINS,
-    PAPER_EXPONENT,
-    count_at,
-    flow_noise,
-    markdown_report,
-    size_effect_figure,
-    summarise,
-)
+from microdl.analysis.size_effect import COUNT_STRAINS, PAPER_EXPONENT, count_at, flow_noise, summarise
+from microdl.analysis.size_effect_report import markdown_report, size_effect_figure
 from microdl.data.ddd_profiles import SLIPS, format_number
 from microdl.data.ddd_result import read_npz
 from microdl.data.jobs import Job, JobsReport, run_jobs
@@ -49,6 +43,9 @@ __all__ = [
 ]
 
 _FORMAT = "microdl.ddd-loading/1"
+#: Default widths (um) and final strain (percent) of the study.
+DEFAULT_WIDTHS_UM = (0.25, 0.5, 1.0, 2.0)
+DEFAULT_STRAIN_PERCENT = 3.0
 
 
 def _check_loading_sample(path: str | os.PathLike) -> None:
@@ -146,11 +143,12 @@ def run_size_effect(out_dir: str | os.PathLike, widths_um: Sequence[float], slip
                     validate=_check_loading_sample)
 
 
-def load_samples(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
+def load_samples(out_dir: str | os.PathLike, max_strain: float | None = None) -> list[dict[str, Any]]:
     """Summaries of the finished samples in ``out_dir`` (the runner's ``<key>.json``), sorted.
 
     Reads every finished sample file, not only the keys of the last run's manifest, so a
-    report over a subset of widths still sees samples made by earlier, larger runs.
+    report over a subset of widths still sees samples made by earlier, larger runs. With
+    ``max_strain``, only samples compressed to that strain (their job's params) count.
     """
     out = Path(out_dir)
     if not out.is_dir():
@@ -161,6 +159,9 @@ def load_samples(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
             continue
         rec = read_json(p, what="size-effect sample record")
         if isinstance(rec, dict) and isinstance(rec.get("summary"), dict) and "width_um" in rec["summary"]:
+            strain = (rec.get("params") or {}).get("max_strain")
+            if max_strain is not None and (strain is None or not np.isclose(strain, max_strain)):
+                continue
             if (out / f"{p.stem}.npz").exists():
                 rows.append(rec["summary"])
     return sorted(rows, key=lambda r: (r["slip"], r["width_um"], r.get("index") or 0))
@@ -174,20 +175,24 @@ def load_curve(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 def write_report(work_dir: str | os.PathLike, out_dir: str | os.PathLike, *, widths_um: Sequence[float],
                  slips: Sequence[str], n_seeds: int, max_strain: float, command: str,
-                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                 extra: dict[str, Any] | None = None, n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
     """Summarise the finished samples of ``work_dir`` into ``out_dir``.
 
-    Writes ``results.json`` (``size_effect_exponent``: alpha of the flow stress of the
-    first slip type; every fit, per-width statistics, the command, environment),
-    ``results.md`` (tables) and ``size_effect.png``; returns the ``results.json`` dict.
-    Only samples of the requested widths, slips and first ``n_seeds`` indices count.
+    Writes ``results.json`` (``size_effect_exponent``: alpha of the per-width median flow
+    stress of the first slip type, ``yield_stress_exponent``: the same for the
+    Kaplan--Meier median yield stress, each with its definition string and 95 % bootstrap
+    interval; every fit, local exponents, per-width medians and statistics, the command,
+    environment), ``results.md`` and ``size_effect.png``; returns the ``results.json``
+    dict. Only samples of the requested widths, slips, first ``n_seeds`` indices and
+    ``max_strain`` count. ``n_boot`` bootstrap replicates, seeded by ``seed``.
     """
     widths = [float(w) for w in widths_um]
-    samples = [r for r in load_samples(work_dir) if r["width_um"] in widths and r["slip"] in slips
+    samples = [r for r in load_samples(work_dir, max_strain) if r["width_um"] in widths and r["slip"] in slips
                and (r.get("index") or 0) < n_seeds]
     if not samples:
-        raise DataFileError(f"no finished size-effect samples in {work_dir} for widths {widths} and slips {list(slips)}")
-    summary = summarise(samples)
+        raise DataFileError(f"no finished size-effect samples in {work_dir} for widths {widths}, slips "
+                            f"{list(slips)} and strain {max_strain:g}")
+    summary = summarise(samples, n_boot=n_boot, seed=seed)
     first = list(slips)[0]
     fits = summary["fits"].get(first) or {}
     out = check_output_folder(out_dir)
@@ -198,19 +203,35 @@ def write_report(work_dir: str | os.PathLike, out_dir: str | os.PathLike, *, wid
             curves[f"w = {w:g} um"] = load_curve(path)
     fig = save(size_effect_figure(samples, summary, curves), out / "size_effect.png", dpi=120)
     flow, yld = fits.get("flow"), fits.get("yield")
+    how = (f"least-squares slope of log(median) against log(width) over the per-width medians of the {first}-slip "
+           "samples (each width counts once, whatever its number of samples; widths listed in "
+           f"fits['{first}']['{{stress}}']['widths_used']); 95 % interval (the _ci95 key): percentile bootstrap, "
+           f"{n_boot} replicates resampling the samples within each width, recomputing every median and refitting")
     result = {
         "size_effect_exponent": None if flow is None else flow["alpha"],
+        "size_effect_exponent_ci95": None if flow is None else flow["alpha_ci95"],
         "size_effect_exponent_definition": (
-            f"alpha of sigma_f = A w^-alpha, least squares in log-log over every {first}-slip sample; sigma_f = "
-            f"flow stress, the mean stress between {50 * max_strain:g} % and {100 * max_strain:g} % strain of a "
-            "monotonic compression (defined for every sample, unlike the 0.2 % offset yield stress, which the "
-            "strongest small pillars do not reach: see n_no_yield)"),
+            f"alpha of median(sigma_f)(w) = A w^-alpha, {how.replace('{stress}', 'flow')}; sigma_f = flow stress, "
+            f"the mean stress between {50 * max_strain:g} % and {100 * max_strain:g} % strain of one monotonic "
+            "compression (defined for every sample); median = plain sample median"),
         "yield_stress_exponent": None if yld is None else yld["alpha"],
-        "size_effect_exponent_of_means": (fits.get("flow_of_means") or {}).get("alpha"),
+        "yield_stress_exponent_ci95": None if yld is None else yld["alpha_ci95"],
+        "yield_stress_exponent_definition": (
+            f"alpha of median(sigma_y)(w) = A w^-alpha, {how.replace('{stress}', 'yield')}; sigma_y = 0.2 % offset "
+            "yield stress; a pillar that does not reach the offset within the strain range is right-censored at "
+            "its highest stress (max_stress_mpa) and the median is the Kaplan-Meier median (scipy.stats.ecdf); "
+            "widths where more than half the samples are censored have no median and are left out "
+            "(widths_left_out)"),
+        "size_effect_exponent_per_sample": (fits.get("flow_samples") or {}).get("alpha"),
+        "size_effect_exponent_per_sample_definition": (
+            "the earlier estimate: alpha of sigma_f = A w^-alpha, least squares in log-log over every "
+            f"{first}-slip sample (fits[slip]['flow_samples']; yield_samples leaves censored samples out)"),
         "paper_exponent": PAPER_EXPONENT,
         "fits": summary["fits"],
         "per_width": summary["per_width"],
         "n_samples": len(samples),
+        "n_censored": sum(r["yield_stress_mpa"] is None for r in samples),
+        "n_boot": n_boot,
         "max_strain": max_strain,
         "command": command,
         "work_dir": str(work_dir),
@@ -225,8 +246,8 @@ def write_report(work_dir: str | os.PathLike, out_dir: str | os.PathLike, *, wid
 
 
 def size_effect(out: str | os.PathLike, *, work: str | os.PathLike | None = None,
-                widths_um: Sequence[float] = (0.0625, 0.125, 0.25, 0.5, 1.0), slips: Sequence[str] = ("two",),
-                samples: int = 8, strain_percent: float = 1.0, workers: int | None = None,
+                widths_um: Sequence[float] = DEFAULT_WIDTHS_UM, slips: Sequence[str] = ("two",),
+                samples: int = 8, strain_percent: float = DEFAULT_STRAIN_PERCENT, workers: int | None = None,
                 scheduler: str | None = None, progress: bool = True,
                 catalog: Any = None) -> tuple[dict[str, Any], str]:
     """Run (or resume) a size-effect study, write its report and record it in the catalog.
@@ -250,8 +271,8 @@ def size_effect(out: str | os.PathLike, *, work: str | os.PathLike | None = None
     Returns
     -------
     summary : dict
-        ``out``, ``size_effect_exponent``, ``yield_stress_exponent``, ``n_samples``,
-        ``n_failed``, ``results_json`` and ``id`` (the catalog entry).
+        ``out``, ``size_effect_exponent`` and ``yield_stress_exponent`` with their ``_ci95``,
+        ``n_samples``, ``n_censored``, ``n_failed``, ``results_json`` and ``id`` (the catalog entry).
     text : str
         The same in words.
     """
@@ -278,8 +299,9 @@ def size_effect(out: str | os.PathLike, *, work: str | os.PathLike | None = None
                        command=command, extra={"wall_seconds_this_call": time.perf_counter() - t0,
                                                "jobs": {"done_before": rep.n_done_before, "ran": rep.n_ran,
                                                         "failed": rep.n_failed}})
-    summary = {"out": str(out), "size_effect_exponent": res["size_effect_exponent"],
-               "yield_stress_exponent": res["yield_stress_exponent"], "n_samples": res["n_samples"],
+    summary = {"out": str(out), **{k: res[k] for k in ("size_effect_exponent", "size_effect_exponent_ci95",
+                                                      "yield_stress_exponent", "yield_stress_exponent_ci95",
+                                                      "n_samples", "n_censored")},
                "n_failed": rep.n_failed, "results_json": str(out / "results.json")}
     config = {"widths_um": [float(w) for w in widths_um], "slips": slip_list, "samples": samples,
               "max_strain": max_strain, "work": str(work_dir)}
@@ -291,10 +313,15 @@ def size_effect(out: str | os.PathLike, *, work: str | os.PathLike | None = None
 
 def _describe(res: dict[str, Any], slip: str, out: Path) -> str:
     if res["size_effect_exponent"] is None:
-        return f"{res['n_samples']} samples: too few widths to fit; see {out / 'results.md'}"
-    flow = (res["fits"].get(slip) or {}).get("flow")
-    text = (f"{res['n_samples']} samples; {slip} slip, sigma ~ w^-alpha: flow stress alpha = "
-            f"{res['size_effect_exponent']:.2f}" + (f" +- {flow['alpha_se']:.2f}" if flow else ""))
+        return (f"{res['n_samples']} samples ({res['n_censored']} never yielded): too few widths with a median to "
+                f"fit; see {out / 'results.md'}")
+
+    def alpha(key: str) -> str:
+        lo, hi = res[f"{key}_ci95"]
+        return f"{res[key]:.2f}" + ("" if lo is None or hi is None else f" [95 % CI {lo:.2f}, {hi:.2f}]")
+
+    text = (f"{res['n_samples']} samples ({res['n_censored']} never yielded); {slip} slip, median sigma ~ "
+            f"w^-alpha: flow stress alpha = {alpha('size_effect_exponent')}")
     if res["yield_stress_exponent"] is not None:
-        text += f", 0.2 % yield stress alpha = {res['yield_stress_exponent']:.2f}"
+        text += f", 0.2 % yield stress (Kaplan-Meier median) alpha = {alpha('yield_stress_exponent')}"
     return text + f" (paper: {PAPER_EXPONENT}); see {out / 'results.md'} and {out / 'size_effect.png'}"
