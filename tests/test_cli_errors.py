@@ -61,6 +61,12 @@ def _write_inputs(tmp: Path) -> dict[str, str]:
     (tmp / "grid_bad_manifest").mkdir()
     (tmp / "grid_bad_manifest" / "manifest.json").write_text('{"format": "microdl.jo')
     (tmp / "no_manifest").mkdir()
+    # Exports made with other options, or not by export_images: a merge into them is refused.
+    for name, info in (("export_class", {"format": "microdl.ddd-images/1", "elastic": "class",
+                                         "duplicates": "error", "rendering": "reference"}),
+                       ("export_other", {"format": "someone.else/9"})):
+        (tmp / name).mkdir()
+        (tmp / name / "index.json").write_text(json.dumps(info))
     return {"tmp": str(tmp), "file": str(tmp / "file.txt"), "folder": str(tmp / "folder"),
             "good": str(tmp / "good.npy")}
 
@@ -191,6 +197,15 @@ ROWS = [
                  id="export-corrupt-sample"),
     pytest.param(["ddd", "dataset", "--preset", "smoke", "--out", "{tmp}/grid_bad_manifest"], "manifest", "",
                  ("grid_bad_manifest/dataset.json", "grid_bad_manifest/catalog_id"), id="dataset-corrupt-manifest"),
+    # --- builds over several sessions: skip what an export holds, merge into it
+    pytest.param(["ddd", "dataset", "--preset", "smoke", "--skip-exported", "{tmp}/nowhere", "--out", "{tmp}/d"],
+                 "index.csv", "nowhere", ("d",), id="dataset-skip-exported-missing"),
+    pytest.param(["ddd", "dataset", "--preset", "smoke", "--skip-exported", "{file}", "--out", "{tmp}/d"],
+                 "index.csv", "file.txt", ("d",), id="dataset-skip-exported-a-file"),
+    pytest.param(["ddd", "export", "{grid_corrupt}", "--out", "{tmp}/export_class", "--merge"], "--elastic",
+                 "'class'", ("export_class/index.csv",), id="export-merge-other-options"),
+    pytest.param(["ddd", "export", "{grid_corrupt}", "--out", "{tmp}/export_other", "--merge"], "cannot merge",
+                 "someone.else/9", ("export_other/index.csv",), id="export-merge-not-an-export"),
 ]
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import zlib
 
 import numpy as np
 import pytest
 
 from microdl.data.catalog import Catalog
-from microdl.data.ddd_profiles import DDDProfiles, export_images, load_images, load_profiles, load_sample
+from microdl.data.ddd_export import export_images, load_images
+from microdl.data.ddd_profiles import DDDProfiles, load_profiles, load_sample
 from microdl.exceptions import DataFileError, InvalidParameterError, NonFiniteError, ShapeError
 from microdl.workflows.ddd_dataset import DDDGridPreset, grid_jobs, run_dataset
 
@@ -185,8 +187,8 @@ def _fake_sample(params, out_path):
 def _synthetic_grid(folder, samples=_SYNTH):
     from microdl.data.jobs import Job, run_jobs
 
-    jobs = [Job(key, {"slip": s, "prior": p, "column": c, "index": i, "seed": n}, ".npz")
-            for n, (key, (s, p, c, i)) in enumerate(samples.items())]
+    jobs = [Job(key, {"slip": s, "prior": p, "column": c, "index": i, "seed": zlib.crc32(key.encode())}, ".npz")
+            for key, (s, p, c, i) in samples.items()]  # a sample's seed: its key's, whatever the grid
     assert run_jobs(_fake_sample, jobs, folder, workers=1, progress=False).ok
     return folder
 
@@ -230,3 +232,77 @@ def test_export_drops_elastic_profiles_and_refuses_identical_images_across_label
     _, rows = load_images(tmp_path / "class")
     assert meta["n_images"] == 32 and {r["key"] for r in rows if r["label"] == "elastic"} == {
         "w0.0625_one_p0.1_i0001", "w0.0625_one_p1_i0001"}
+
+
+# ----------------------------------------------------------------------------- merging builds
+
+
+def _export_files(folder):
+    """Everything an export is made of, comparable across folders (index.json without its provenance)."""
+    info = json.loads((folder / "index.json").read_text())
+    for k in ("source", "sources", "environment", "preset"):
+        info.pop(k)
+    split = json.loads((folder / "splits.json").read_text()) if (folder / "splits.json").is_file() else None
+    with np.load(folder / "curves.npz") as z:
+        curves = {k: z[k].tolist() for k in z.files}
+    pngs = {p.name: p.read_bytes() for p in folder.glob("*.png")}
+    return {"index.csv": (folder / "index.csv").read_text(), "index.json": info, "splits": split,
+            "curves": curves, "pngs": pngs}
+
+
+_TWINS = {"w0.0625_one_p0.1_i0000": ("one", 0.001, 20, 0), "w0.0625_one_p1_i0000": ("one", 0.01, 40, 0),
+          "w0.0625_one_p10_i0000": ("one", 0.1, 20, 0), "w0.0625_one_p10_i0001": ("one", 0.1, 70, 1)}
+
+
+@pytest.mark.parametrize("samples, duplicates, first", [
+    (_SYNTH, "error", 4),  # elastic samples dropped, one sample in both parts (exported again)
+    (_TWINS, "drop", 2),  # the 0.1 % and 10 % twins in different parts: both dropped, as in one export
+    ({k: _TWINS[k] for k in ("w0.0625_one_p0.1_i0000", "w0.0625_one_p10_i0000", "w0.0625_one_p1_i0000")}
+     | {"w0.0625_one_p1_i0001": ("one", 0.01, 20, 1)}, "drop", 3),  # a third twin after two were dropped
+])
+def test_merge_of_two_partial_builds_equals_the_export_of_the_whole_build(tmp_path, samples, duplicates, first):
+    keys = list(samples)
+    whole = _synthetic_grid(tmp_path / "whole", samples)
+    part1 = _synthetic_grid(tmp_path / "part1", {k: samples[k] for k in keys[:first]})
+    part2 = _synthetic_grid(tmp_path / "part2", {k: samples[k] for k in keys[first - 1:]})
+    expected = export_images(whole, tmp_path / "all", duplicates=duplicates)
+    export_images(part1, tmp_path / "merged", duplicates=duplicates, merge=True)  # nothing there yet: plain export
+    got = export_images(part2, tmp_path / "merged", duplicates=duplicates, merge=True)
+    a, b = _export_files(tmp_path / "all"), _export_files(tmp_path / "merged")
+    assert a == b  # same rows, files, curves, dropped list and split
+    assert got["n_samples"] == expected["n_samples"] == len(samples) and got["check"]["ok"]
+    assert got["sources"] == [str(part1), str(part2)]
+    assert all(d["key"] in samples for d in got["dropped"])  # dropped entries name their sample
+    if duplicates == "drop":
+        assert {d["key"] for d in got["dropped"] if d["reason"] != "elastic"} == {
+            k for k, v in samples.items() if v[2] == 20}
+
+
+def test_merge_replaces_samples_exported_again_and_refuses_other_options(synthetic, tmp_path):
+    exp = tmp_path / "exp"
+    export_images(synthetic, exp)
+    key = "w0.0625_one_p1_i0000"
+    assert len(list(exp.glob(f"{key}_*.png"))) == 4
+    # the same sample, now without a trace: its images go, its drop is recorded by key
+    again = _synthetic_grid(tmp_path / "again", {key: ("one", 0.01, None, 0)})
+    info = export_images(again, exp, merge=True)
+    assert not list(exp.glob(f"{key}_*.png")) and info["n_samples"] == len(_SYNTH)
+    assert {d["file"] for d in info["dropped"] if d["key"] == key} == {
+        f"{key}_r{r}{m}.png" for r in ("0.1", "1") for m in ("", "_mean")}
+    _, rows = load_images(exp)
+    assert key not in {r["key"] for r in rows} and len(rows) == info["n_images"] == 20
+    # other options, split seed or format: refused before the source is even read
+    before = (exp / "index.json").read_bytes()
+    for kwargs, match in (({"elastic": "class"}, "--elastic 'drop'"), ({"rendering": "deformed"}, "--rendering"),
+                          ({"duplicates": "drop"}, "--duplicates"), ({"split_seed": 1}, "seed 0")):
+        with pytest.raises(InvalidParameterError, match=match) as err:
+            export_images(tmp_path / "nowhere", exp, merge=True, **kwargs)
+        _one_line(err.value)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "index.json").write_text(json.dumps({"format": "microdl.ddd-images/0"}))
+    with pytest.raises(InvalidParameterError, match="not a 'microdl.ddd-images/1' export"):
+        export_images(synthetic, other, merge=True)
+    assert (exp / "index.json").read_bytes() == before and not (other / "index.csv").exists()
+    # without merge: overwritten as before (the re-exported sample's images are back)
+    assert export_images(synthetic, exp)["n_images"] == 24

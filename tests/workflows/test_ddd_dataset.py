@@ -21,8 +21,9 @@ import pytest
 
 from microdl.data.catalog import Catalog
 from microdl.data.jobs import status
-from microdl.exceptions import InvalidParameterError, UnknownNameError
-from microdl.data.ddd_profiles import DATASET_JSON, export_images, load_images, load_profiles, load_sample
+from microdl.exceptions import DataFileError, InvalidParameterError, UnknownNameError
+from microdl.data.ddd_export import export_images, load_images
+from microdl.data.ddd_profiles import DATASET_JSON, load_profiles, load_sample
 from microdl.simulate.ddd.profile import render_uint8
 from microdl.workflows.ddd_grid import PAPER_TABLE3
 from microdl.workflows.ddd_dataset import (
@@ -303,6 +304,32 @@ def test_cli_dataset_passes_overrides_and_prints_one_json(cli, tmp_path, monkeyp
     assert seen["workers"] == 2 and seen["scheduler"] is None and seen["progress"] is False
 
 
+def test_cli_dataset_skip_exported_counts_the_exported_samples(cli, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import microdl.workflows.ddd_dataset as ds
+    from microdl.data.ddd_export import INDEX_COLUMNS
+
+    seen = {}
+
+    def fake_run(grid, out, **kw):
+        seen.update(kw)
+        return ds.JobsReport(n_total=grid.n_jobs - 1, n_done_before=0, n_ran=grid.n_jobs - 1, n_failed=0, failed=(),
+                             seconds=0.1)
+
+    monkeypatch.setattr(ds, "run_dataset", fake_run)
+    exp = tmp_path / "export"  # an export whose one sample was dropped (no visible slip)
+    exp.mkdir()
+    (exp / "index.csv").write_text(",".join(INDEX_COLUMNS) + "\n")
+    key = sample_key(0.0625, "one", 0.001, 0)
+    (exp / "index.json").write_text(json.dumps({"dropped": [{"file": f"{key}_r0.1.png", "reason": "elastic"}]}))
+    res = CliRunner().invoke(cli, ["dataset", "--preset", "smoke", "--out", str(tmp_path / "o"), "--skip-exported",
+                                   str(exp), "--json"])
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    assert obj["n_already_exported"] == 1 and obj["n_total"] == 3 and seen["skip_exported"] == exp
+
+
 @pytest.mark.parametrize("args, error", [
     (["--preset", "huge"], UnknownNameError),
     (["--widths", "a,b"], InvalidParameterError),
@@ -363,6 +390,8 @@ def test_cli_export_check_and_split(tmp_path, capsys):
     obj = json.loads(res.stdout)
     assert obj["n_images"] == 8 and obj["splits"]["file"] == "splits.json"
     assert {"out", "n_images", "n_samples"} <= set(obj)  # the keys of earlier versions
+    res = CliRunner().invoke(app, ["export", str(out), "--out", str(exp), "--elastic", "class", "--merge", "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["n_samples"] == 2  # exported again: replaced, not doubled
     res = CliRunner().invoke(app, ["check", str(exp), "--json"])
     assert res.exit_code == 0 and json.loads(res.stdout)["splits"].endswith("splits.json")
     res = CliRunner().invoke(app, ["split", str(exp), "--out", str(tmp_path / "s.json"), "--seed", "3", "--json"])
@@ -372,3 +401,41 @@ def test_cli_export_check_and_split(tmp_path, capsys):
     assert saved["format"] == "microdl.ddd-splits/1" and saved["check"]["ok"]
     res = CliRunner().invoke(app, ["export", str(out), "--out", str(exp), "--rendering", "sideways"])
     assert isinstance(res.exception, InvalidParameterError)
+
+
+# ----------------------------------------------------------------------------- several sessions
+
+
+def test_skip_exported_runs_only_the_samples_the_export_lacks(tmp_path):
+    from microdl.workflows.ddd_dataset import build_dataset, skip_exported_jobs
+
+    one = ELASTIC.replace(slips=("one",))  # the cheapest grid: one sample per session
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    exp = tmp_path / "export"
+    assert run_dataset(grid_jobs(one, samples=1), tmp_path / "session1", workers=1, progress=False,
+                       catalog=catalog).ok
+    assert export_images(tmp_path / "session1", exp, elastic="class")["n_samples"] == 1
+    sides = json.loads((exp / "splits.json").read_text())["simulations"]
+    # session 2: a fresh work folder; the grid has grown to 2 samples, the first is exported
+    work = tmp_path / "session2"
+    result, text = build_dataset(one.replace(n_samples=2), work, skip_exported=exp, workers=1, progress=False,
+                                 catalog=catalog)
+    assert (result["n_total"], result["n_ran"], result["n_already_exported"]) == (1, 1, 1) and result["ok"]
+    assert "already exported: 1" in text
+    assert list(status(work).done) == [sample_key(0.0625, "one", 0.0005, 1)]
+    info = json.loads((work / DATASET_JSON).read_text())
+    assert info["complete"] and info["counts"]["n_already_exported"] == 1 and info["skip_exported"] == str(exp)
+    merged = export_images(work, exp, elastic="class", merge=True)
+    assert merged["n_samples"] == 2 and merged["n_images"] == 8
+    grown = json.loads((exp / "splits.json").read_text())["simulations"]
+    assert all(set(keys) <= set(grown[side]) for side, keys in sides.items())  # nobody changed sides
+    # session 3: everything exported, nothing to run; the build counts as complete
+    again = run_dataset(grid_jobs(one, samples=2), tmp_path / "session3", progress=False, catalog=catalog,
+                        skip_exported=exp)
+    assert (again.n_total, again.n_ran) == (0, 0) and again.ok
+    assert json.loads((tmp_path / "session3" / DATASET_JSON).read_text())["complete"]
+    # an export of another base seed (same keys, other samples) is refused, and so is a folder that is no export
+    with pytest.raises(InvalidParameterError, match="seed"):
+        skip_exported_jobs(grid_jobs(one.replace(base_seed=1), samples=1), exp)
+    with pytest.raises(DataFileError, match="index.csv"):
+        skip_exported_jobs(grid_jobs(one), tmp_path / "session1")

@@ -37,6 +37,8 @@ def dataset(
     priors: str = typer.Option(None, "--priors", help="Override the prior strains (percent), comma-separated, e.g. 0.1,1."),
     retries: int = typer.Option(0, "--retries", help="Extra attempts per failing sample in this run."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar with time left on stderr."),
+    skip_exported: Path = typer.Option(None, "--skip-exported", help="Export folder ('microdl ddd export'): its "
+                                       "samples are not run again (continue a build in a later session)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Run a grid of (width, slip, prior, seed) simulations, each recording the 0.1 % and 1 % reload images.
@@ -45,14 +47,17 @@ def dataset(
     folder must then be shared). Each sample writes OUT/<key>.npz atomically; rerunning
     the same command skips finished samples, so an interrupted run loses at most the
     samples in flight. Writes OUT/dataset.json (preset, counts, summary table) and
-    records the dataset in the catalog. Exit code 1 if some samples failed.
+    records the dataset in the catalog. Exit code 1 if some samples failed. With
+    --skip-exported EXPORT the samples EXPORT already holds are left out ("already
+    exported: N"); merge the new ones with 'microdl ddd export OUT --out EXPORT --merge'.
     """
     from microdl.workflows.ddd_dataset import build_dataset
 
     result, text = build_dataset(
         preset, out, widths_um=parse_numbers("--widths", "um", widths), samples=samples,
         priors_percent=parse_numbers("--priors", "percent", priors), workers=workers, scheduler=scheduler,
-        retries=retries, progress=progress and not as_json, log=None if as_json else info)
+        retries=retries, progress=progress and not as_json, skip_exported=skip_exported,
+        log=None if as_json else info)
     report(result, as_json=as_json, human=text)
     if result["n_failed"]:
         raise typer.Exit(1)
@@ -79,6 +84,8 @@ def export(
     rendering: str = typer.Option("reference", "--rendering", help="reference (undeformed grid) or deformed "
                                   "(columns on the deformed pillar: shorter at large prior)."),
     split_seed: int = typer.Option(0, "--split-seed", help="Seed of the train/val/test split (splits.json)."),
+    merge: bool = typer.Option(False, "--merge", help="Merge into the export in --out (same options) instead of "
+                               "overwriting it: its images stay, these samples are added or replaced."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Export a dataset's strain profiles as 8-bit PNGs (the published format), with an index, curves and a split.
@@ -87,12 +94,14 @@ def export(
     scale of every image in index.csv, every stress-strain curve in curves.npz, a
     train/val/test split by simulation in splits.json. Profiles without visible slip
     are dropped (or labelled 'elastic'); identical images with different labels or
-    splits are an error (exit code 2, the files stay for inspection).
+    splits are an error (exit code 2, the files stay for inspection). With --merge, a
+    data set built over several sessions grows one export; a simulation never changes
+    side in the split.
     """
-    from microdl.data.ddd_profiles import export_images
+    from microdl.data.ddd_export import export_images
 
     res = export_images(dataset, out, elastic=elastic, duplicates=duplicates, rendering=rendering,
-                        split_seed=split_seed)
+                        split_seed=split_seed, merge=merge)
     chk = res["check"]
     report({"out": str(out), "n_images": res["n_images"], "n_samples": res["n_samples"],
             "n_dropped_elastic": res["n_dropped_elastic"], "n_dropped_duplicates": res["n_dropped_duplicates"],

@@ -300,7 +300,7 @@ def read_digests(folder: Path, rows: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def check_export(export_dir: str | os.PathLike, splits: str | os.PathLike | Mapping[str, Any] | None = None, *,
                  strict: bool = True) -> dict[str, Any]:
-    """:func:`check_images` on a folder written by :func:`~microdl.data.ddd_profiles.export_images`.
+    """:func:`check_images` on a folder written by :func:`~microdl.data.ddd_export.export_images`.
 
     ``splits`` is a split file (path or dict); by default the folder's ``splits.json`` if any.
     Returns the report of :func:`check_images` with ``splits`` (the file used, or ``None``).

@@ -1,4 +1,4 @@
-"""DDD strain profiles: the file of one sample, the profiles of a grid, the 8-bit export.
+"""DDD strain profiles: the file of one sample, the profiles of a grid (the 8-bit export: ddd_export).
 
 A *sample* is one simulated pillar (:func:`~microdl.simulate.ddd.protocol.simulate_pillar`)
 of a grid run by :mod:`microdl.workflows.ddd_dataset`; its reload records the strain
@@ -23,16 +23,12 @@ Image sizes
     rendering is the one option that shortens an image with its strain). Nothing is
     resampled here; the learning code decides how to crop or resize.
 
-Export (:func:`export_images`): 8-bit PNGs, profiles without visible slip dropped or
-given their own class, identical images checked (:mod:`~microdl.data.ddd_checks`), and a
-split by simulation (:mod:`~microdl.data.ddd_splits`). Reference: Z. Yang et al., Sci. Rep.
-10, 8262 (2020).
+The 8-bit export (PNGs, index, curves, split; merged across builds) is in
+:mod:`~microdl.data.ddd_export`. Reference: Z. Yang et al., Sci. Rep. 10, 8262 (2020).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
@@ -44,13 +40,12 @@ from typing import Any
 import numpy as np
 
 from microdl.data._validation import as_array, check_range, check_same_length
-from microdl.data.ddd_checks import (can_show_slip, check_images, deformed_profile, duplicate_groups, image_digest,
-                                     image_label, read_index, reload_activity, slip_pixels, total_axial_strain)
+from microdl.data.ddd_checks import read_index
 from microdl.data.ddd_result import read_npz
 from microdl.data.jobs import status as jobs_status
 from microdl.exceptions import DataFileError, InvalidParameterError
-from microdl.io._atomic import atomic_write, check_output_folder, read_json, save_npz, write_json, write_text
-from microdl.provenance import environment, to_jsonable
+from microdl.io._atomic import read_json, save_npz
+from microdl.provenance import to_jsonable
 
 __all__ = [
     "DATASET_JSON",
@@ -59,10 +54,8 @@ __all__ = [
     "DDDProfiles",
     "check_sample_file",
     "done_records",
-    "export_images",
     "format_number",
     "grid_status",
-    "load_images",
     "load_profiles",
     "load_sample",
     "read_index",
@@ -71,13 +64,9 @@ __all__ = [
 
 DATASET_JSON = "dataset.json"
 SAMPLE_FORMAT = "microdl.ddd-dataset/1"
-EXPORT_FORMAT = "microdl.ddd-images/1"
 SLIPS = ("one", "two")
 _GROUPS = ("curve", "dislocations", "sources", "obstacles")
 _LABEL_COLUMNS = ("width_um", "slip", "prior", "reload", "seed", "index", "key")
-_INDEX_COLUMNS = ("file", "key", "mode", "width_um", "slip", "prior_pct", "reload_pct", "seed", "index", "rows", "cols",
-                  "pixel_x_nm", "pixel_y_nm", "median_strain", "scale_strain", "yield_stress_mpa",
-                  "n_dislocations_final", "label", "plastic", "slip_pixels", "reload_events", "rendering", "digest")
 
 
 def format_number(x: float) -> str:
@@ -311,166 +300,3 @@ def load_profiles(
               "seed": np.int64, "index": np.int64, "key": str}
     data = DDDProfiles(profiles, {k: np.asarray(cols[k], dtype=dtypes[k]) for k in _LABEL_COLUMNS})
     return data.profiles, data.labels
-
-
-# ----------------------------------------------------------------------------- compact export
-
-
-def _save_png_optimized(path: Path, image: np.ndarray) -> None:
-    from PIL import Image
-
-    atomic_write(path, lambda tmp: Image.fromarray(image).save(tmp, format="PNG", optimize=True))
-
-
-def _export_rows(key: str, sample: dict[str, Any], out: Path, elastic: str, rendering: str) -> tuple[list, list]:
-    """Write the PNGs of one sample (every snapshot, both references); its index rows and dropped files."""
-    from microdl.simulate.ddd.profile import render_uint8
-
-    meta, labels = sample["meta"], sample["meta"]["labels"]
-    summary, config = meta.get("summary") or {}, meta.get("config") or {}
-    burgers_m = float(config.get("burgers_nm", 0.25)) * 1e-9
-    modes = [("full", sample["profiles"])] + ([("mean", sample["profiles_mean"])] if "profiles_mean" in sample else [])
-    if rendering == "deformed" and ("profiles_mean" not in sample or "unload_displacement_m" not in meta):
-        raise DataFileError(f"sample {key!r} lacks profiles_mean or meta.unload_displacement_m (rendering='deformed')")
-    prior_pct = round(100 * float(labels["prior_strain"]), 10)
-    rows, dropped = [], []
-    for mode, arr in modes:
-        for k, (strain, prof) in enumerate(zip(sample["snapshot_strains"], arr, strict=True)):
-            name = f"{key}_r{format_number(round(float(strain) * 100, 10))}{'' if mode == 'full' else '_mean'}.png"
-            activity = reload_activity(sample["curve"], float(strain))
-            n_slip = slip_pixels(prof, float(strain), sample["pixel_size_m"], burgers_m)
-            plastic = n_slip > 0 and can_show_slip(activity, mode)
-            if not plastic and elastic == "drop":
-                dropped.append({"file": name, "reason": "elastic"})
-                continue
-            if rendering == "deformed":
-                height_m = float(sample["pixel_size_m"][1]) * prof.shape[1]
-                prof = deformed_profile(prof, total_axial_strain(sample["profiles_mean"][k],
-                                                                 meta["unload_displacement_m"], height_m))
-            img = render_uint8(prof)
-            _save_png_optimized(out / name, img)
-            med = float(np.median(prof))
-            rows.append({
-                "file": name, "key": key, "mode": mode, "width_um": labels["width_um"], "slip": labels["slip"],
-                "prior_pct": prior_pct, "reload_pct": round(100 * float(strain), 10), "seed": sample["seed"],
-                "index": labels.get("index"), "rows": img.shape[0], "cols": img.shape[1],
-                "pixel_x_nm": float(sample["pixel_size_m"][0]) * 1e9,
-                "pixel_y_nm": float(sample["pixel_size_m"][1]) * 1e9,
-                "median_strain": med, "scale_strain": float(np.max(np.abs(prof - med))),
-                "yield_stress_mpa": summary.get("yield_stress_mpa"),
-                "n_dislocations_final": summary.get("n_dislocations_final"),
-                "label": f"{prior_pct:g}" if plastic else "elastic", "plastic": int(plastic), "slip_pixels": n_slip,
-                "reload_events": activity["events"], "rendering": rendering, "digest": image_digest(img),
-            })
-    return rows, dropped
-
-
-def export_images(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *, elastic: str = "drop",
-                  duplicates: str = "error", rendering: str = "reference", split_seed: int = 0) -> dict[str, Any]:
-    """Write a grid's profiles as 8-bit PNGs (the published format), an index, the curves and a split.
-
-    Parameters
-    ----------
-    dataset_dir, out_dir
-        Grid folder (``microdl ddd dataset --out``) and the folder to write (files overwritten).
-    elastic
-        Profiles without visible slip (:mod:`microdl.data.ddd_checks`): ``"drop"`` (listed in
-        ``index.json``) or ``"class"`` (label ``"elastic"``); such an image looks the same
-        for every prior strain, so it never carries a prior label.
-    duplicates
-        Identical images (same reference) with different labels: ``"error"`` (files written,
-        then ``DataFileError``) or ``"drop"`` (removed and listed).
-    rendering
-        ``"reference"`` (undeformed grid: shape set by width and pixel size alone) or
-        ``"deformed"`` (:func:`~microdl.data.ddd_checks.deformed_profile`).
-    split_seed
-        Seed of ``splits.json`` (:func:`~microdl.data.ddd_splits.split_rows`).
-
-    Files: ``<key>_r<reload %>[_mean].png`` (``floor(255 |eps - median| / max|eps - median|)``,
-    rows across the width, loading axis horizontal; reference ``full`` or ``mean``), ``index.csv``
-    (per image: labels, seed, shape, pixel size (nm), ``median_strain`` and ``scale_strain``
-    (``|eps - median| ~= scale * gray / 255``), yield stress (MPa), final count, ``label``
-    (prior % or ``"elastic"``), ``plastic``, ``slip_pixels``, ``reload_events``, ``rendering``,
-    ``digest``), ``curves.npz`` (``<key>/strain|stress_pa|stage|reload_strain``),
-    ``splits.json`` and ``index.json`` (counts, preset, options, dropped files, ``check``).
-    Returns the ``index.json`` dict.
-
-    Raises
-    ------
-    DataFileError
-        ``dataset_dir`` is not a grid folder, its manifest or a sample file is corrupt (named),
-        it has no finished sample, ``out_dir`` is a file, or (``duplicates="error"``)
-        identical images carry different labels.
-    """
-    from microdl.data.ddd_splits import SPLITS_JSON, split_rows
-
-    for name, value, allowed in (("elastic", elastic, ("drop", "class")), ("duplicates", duplicates,
-                                 ("error", "drop")), ("rendering", rendering, ("reference", "deformed"))):
-        if value not in allowed:
-            raise InvalidParameterError(f"{name} must be one of {allowed}, got {value!r}")
-    src = Path(dataset_dir)
-    records = done_records(src, grid_status(src).done)
-    if not records:
-        raise DataFileError(f"no finished samples in {os.fspath(src)!r}")
-    out = check_output_folder(out_dir)
-    rows, dropped, curves = [], [], {}
-    for rec in records:
-        key = rec["key"]
-        sample = load_sample(src / f"{key}.npz")
-        new_rows, new_dropped = _export_rows(key, sample, out, elastic, rendering)
-        rows, dropped = rows + new_rows, dropped + new_dropped
-        for name, dtype in (("strain", np.float32), ("stress_pa", np.float32), ("stage", np.int8),
-                            ("reload_strain", np.float32)):
-            curves[f"{key}/{name}"] = np.asarray(sample["curve"][name], dtype=dtype)
-    if duplicates == "drop":
-        clash = {i for g in duplicate_groups(rows, [r["digest"] for r in rows])
-                 if len({image_label(rows[i]) for i in g}) > 1 for i in g}
-        for i in sorted(clash):
-            (out / rows[i]["file"]).unlink(missing_ok=True)
-            dropped.append({"file": rows[i]["file"], "reason": "identical to an image with another label"})
-        rows = [r for i, r in enumerate(rows) if i not in clash]
-    rows.sort(key=lambda r: (r["mode"], r["width_um"], r["slip"], r["prior_pct"], r["index"] or 0, r["reload_pct"]))
-    buf = io.StringIO(newline="")
-    writer = csv.DictWriter(buf, fieldnames=list(_INDEX_COLUMNS))
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(out / "index.csv", buf.getvalue())
-    save_npz(out / "curves.npz", curves)
-    digests = [r["digest"] for r in rows]
-    splits = split_rows(rows, digests, seed=split_seed) if rows else None
-    check = check_images(rows, digests, splits, strict=False)
-    if splits is not None:
-        write_json(out / SPLITS_JSON, {**splits, "check": check})
-    ds = read_json(src / DATASET_JSON, missing_ok=True, what="dataset description") or {}
-    info = {"format": EXPORT_FORMAT, "source": os.fspath(src), "n_images": len(rows),
-            "n_samples": len(curves) // 4, "preset": ds.get("preset"), "elastic": elastic, "duplicates": duplicates,
-            "rendering": rendering, "n_dropped_elastic": sum(d["reason"] == "elastic" for d in dropped),
-            "n_dropped_duplicates": sum(d["reason"] != "elastic" for d in dropped), "dropped": dropped,
-            "splits": None if splits is None else {"file": SPLITS_JSON, "seed": split_seed, **splits["counts"]},
-            "check": check, "environment": environment()}
-    write_json(out / "index.json", info)
-    if not check["ok"]:
-        raise DataFileError(f"{check['conflict']} (export in {os.fspath(out)!r}; --duplicates drop removes them)")
-    return info
-
-
-def load_images(export_dir: str | os.PathLike) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
-    """Read a folder written by :func:`export_images`: the 8-bit images and their index rows.
-
-    Raises
-    ------
-    DataFileError
-        No ``index.csv``, a malformed row or an unreadable image (named in the message).
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    folder = Path(export_dir)
-    rows = read_index(folder)
-    images = []
-    for line, row in enumerate(rows, start=2):
-        try:
-            with Image.open(folder / row["file"]) as im:
-                images.append(np.asarray(im, dtype=np.uint8))
-        except (OSError, UnidentifiedImageError) as exc:
-            raise DataFileError(f"{os.fspath(folder / 'index.csv')!r} line {line} is invalid: {exc}") from exc
-    return images, rows

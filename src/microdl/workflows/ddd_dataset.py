@@ -13,6 +13,11 @@ runner's ``<key>.json`` summary), a rerun skips finished samples whose file is i
 readable, and a crash loses at most the samples in flight. It runs on local processes (one
 simulation per core) or on a Dask cluster.
 
+A grid longer than one work session is built in parts from its committed export
+(``skip_exported``): each part runs only the samples the export does not hold yet (as images
+or dropped entries, :func:`skip_exported_jobs`), and
+:func:`~microdl.data.ddd_export.export_images` with ``merge=True`` adds them to it.
+
 Presets, keys and seeds are defined in :mod:`microdl.workflows.ddd_grid` and re-exported here.
 
 References
@@ -40,6 +45,7 @@ from microdl.data.ddd_profiles import (
     done_records,
     write_sample,
 )
+from microdl.data.ddd_export import exported_keys
 from microdl.data.jobs import Job, JobsReport, run_jobs
 from microdl.data.jobs import status as jobs_status
 from microdl.exceptions import InvalidParameterError
@@ -68,6 +74,7 @@ __all__ = [
     "run_sample",
     "sample_key",
     "sample_seed",
+    "skip_exported_jobs",
     "summary_table",
 ]
 
@@ -180,11 +187,32 @@ def summary_table(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
     return rows
 
 
+def skip_exported_jobs(jobs: Sequence[Job], export: str | os.PathLike) -> tuple[list[Job], list[str]]:
+    """The jobs an export does not hold yet (as images or dropped entries), and the keys it does.
+
+    Raises
+    ------
+    DataFileError
+        ``export`` is not an export folder (no readable ``index.csv`` / ``index.json``).
+    InvalidParameterError
+        A key of both has another seed in the export (another preset or base seed).
+    """
+    done = exported_keys(export)
+    for job in jobs:
+        seed = done.get(job.key)
+        if seed is not None and job.params.get("seed") is not None and int(seed) != int(job.params["seed"]):
+            raise InvalidParameterError(
+                f"--skip-exported {os.fspath(export)!r}: sample {job.key} has seed {seed} there but "
+                f"{job.params['seed']} in this grid (another preset or base seed); build into another export")
+    return [j for j in jobs if j.key not in done], [j.key for j in jobs if j.key in done]
+
+
 def _write_dataset_json(out: Path, preset: DDDGridPreset | None, jobs: list[Job], report: JobsReport | None,
-                        catalog_id: str, interrupted: bool = False) -> dict[str, Any]:
+                        catalog_id: str, interrupted: bool = False,
+                        exported: tuple[str | None, int] = (None, 0)) -> dict[str, Any]:
     st = jobs_status(out)
     counts = {"n_total": st.n_total, "n_done": len(st.done), "n_failed": len(st.failed),
-              "n_pending": len(st.pending)}
+              "n_pending": len(st.pending), "n_already_exported": exported[1]}
     snaps = sorted({float(s) for j in jobs for s in j.params.get("reload_snapshots", [])})
     info = {
         "format": SAMPLE_FORMAT,
@@ -193,6 +221,7 @@ def _write_dataset_json(out: Path, preset: DDDGridPreset | None, jobs: list[Job]
         "reload_snapshots": snaps,
         "counts": {**counts, "n_images": len(st.done) * len(snaps)},
         "complete": counts["n_done"] == counts["n_total"],
+        "skip_exported": exported[0],
         "interrupted": interrupted,
         "last_run": None if report is None else dataclasses.asdict(report),
         "failed": st.failed,
@@ -223,6 +252,7 @@ def run_dataset(
     cluster: Any = None,
     retries: int = 0,
     catalog: Any = None,
+    skip_exported: str | os.PathLike | None = None,
 ) -> JobsReport:
     """Run (or resume) a grid of DDD samples, then describe it in ``dataset.json`` and the catalog.
 
@@ -245,11 +275,16 @@ def run_dataset(
         Extra attempts per failing sample within this call.
     catalog
         A :class:`microdl.data.catalog.Catalog`; the default catalog if ``None``.
+    skip_exported
+        An export folder (:func:`~microdl.data.ddd_export.export_images`): its samples
+        (images or dropped entries) are left out of the grid (:func:`skip_exported_jobs`),
+        so a build continued in a later session runs only the rest; ``dataset.json``
+        counts them as ``n_already_exported``.
 
     Returns
     -------
     JobsReport
-        From :func:`microdl.data.jobs.run_jobs`. Finished samples whose file is no longer
+        From :func:`microdl.data.jobs.run_jobs` (over the jobs not skipped). Finished samples whose file is no longer
         readable (:func:`~microdl.data.ddd_profiles.check_sample_file`) run again.
 
     Raises
@@ -280,11 +315,15 @@ def run_dataset(
         jobs = list(preset_or_jobs)
         if not jobs or not all(isinstance(j, Job) for j in jobs):
             raise InvalidParameterError("preset_or_jobs must be a preset name, a DDDGridPreset or a list of Jobs")
+    skipped: list[str] = []
+    if skip_exported is not None:
+        jobs, skipped = skip_exported_jobs(jobs, skip_exported)
+    exported = (None if skip_exported is None else os.fspath(skip_exported), len(skipped))
     out = _preflight(out_dir)
     catalog = catalog or Catalog()
     catalog.check_writable()
     config = {"preset": None if preset is None else preset.to_dict(), "n_jobs": len(jobs),
-              "keys_first": [j.key for j in jobs[:3]]}
+              "n_already_exported": len(skipped), "keys_first": [j.key for j in jobs[:3]]}
     cat_id = catalog.claim(out, "dataset", DATASET_NAME, config=config)
     try:
         with catalog.keep_alive(cat_id):
@@ -294,10 +333,10 @@ def run_dataset(
         interrupted = isinstance(exc, KeyboardInterrupt)
         metrics: dict[str, Any] = {"interrupted": interrupted, "error": f"{type(exc).__name__}: {exc}"}
         if (out / "manifest.json").is_file():
-            metrics.update(_write_dataset_json(out, preset, jobs, None, cat_id, interrupted=interrupted)["counts"])
+            metrics.update(_write_dataset_json(out, preset, jobs, None, cat_id, interrupted, exported)["counts"])
         catalog.update(cat_id, status="interrupted" if interrupted else "failed", metrics=metrics)
         raise
-    info = _write_dataset_json(out, preset, jobs, report, cat_id)
+    info = _write_dataset_json(out, preset, jobs, report, cat_id, exported=exported)
     catalog.update(cat_id, status="done" if info["complete"] else "failed",
                    metrics={**info["counts"], "seconds_last_run": report.seconds})
     return report
@@ -306,7 +345,7 @@ def run_dataset(
 def build_dataset(preset: str | DDDGridPreset, out: str | os.PathLike, *, widths_um: Sequence[float] | None = None,
                   samples: int | None = None, priors_percent: Sequence[float] | None = None,
                   workers: int | None = None, scheduler: str | None = None, retries: int = 0,
-                  progress: bool = True, catalog: Any = None,
+                  progress: bool = True, catalog: Any = None, skip_exported: str | os.PathLike | None = None,
                   log: Callable[[str], None] | None = None) -> tuple[dict[str, Any], str]:
     """What ``microdl ddd dataset`` does: a preset with overrides, run (or resumed) by :func:`run_dataset`.
 
@@ -318,7 +357,7 @@ def build_dataset(preset: str | DDDGridPreset, out: str | os.PathLike, *, widths
         Output folder (one ``.npz`` per sample; reruns resume).
     widths_um, samples, priors_percent
         Overrides of the preset's widths (um), samples per cell and prior strains (percent).
-    workers, scheduler, retries, progress, catalog
+    workers, scheduler, retries, progress, catalog, skip_exported
         As in :func:`run_dataset`; ``workers`` and ``scheduler`` exclude each other.
     log
         Called with one line describing the grid before it runs.
@@ -327,7 +366,8 @@ def build_dataset(preset: str | DDDGridPreset, out: str | os.PathLike, *, widths
     -------
     summary : dict
         ``out``, ``preset``, ``widths_um``, ``priors_percent``, ``samples``, ``n_total``,
-        ``n_done_before``, ``n_ran``, ``n_failed``, ``failed``, ``ok``, ``seconds``, ``dataset_json``.
+        ``n_done_before``, ``n_ran``, ``n_failed``, ``failed``, ``ok``, ``seconds``, ``dataset_json``,
+        ``n_already_exported`` (samples of the grid in ``skip_exported``, not run and not in ``n_total``).
     text : str
         The same in words.
     """
@@ -344,17 +384,18 @@ def build_dataset(preset: str | DDDGridPreset, out: str | os.PathLike, *, widths
     grid = get_preset(preset).replace(**{k: v for k, v in changes.items() if v is not None})
     from microdl.data.catalog import Catalog
 
+    n_exported = 0 if skip_exported is None else len(skip_exported_jobs(grid_jobs(grid), skip_exported)[1])
     _preflight(out)
     catalog = catalog or Catalog()
     catalog.check_writable()  # every user error before the plan line and the first simulation
     if log is not None:
         where = f"Dask scheduler {scheduler}" if scheduler else f"{workers or 'all'} local worker(s)"
-        log(f"ddd dataset '{grid.name}': {grid.n_jobs} simulations ({len(grid.reload_snapshots)} images each) "
-            f"in {out} on {where}")
+        log(f"ddd dataset '{grid.name}': {grid.n_jobs - n_exported} simulations ({len(grid.reload_snapshots)} "
+            f"images each) in {out} on {where}" + (f"; already exported: {n_exported}" if skip_exported else ""))
         for w, slip, prior, reason in grid.refused_cells():
             log(f"  left out: {w:g} um, {slip} slip, prior {100 * prior:g} %: {reason}")
     rep = run_dataset(grid, out, workers=workers, scheduler=scheduler, progress=progress, retries=retries,
-                      catalog=catalog)
+                      catalog=catalog, skip_exported=skip_exported)
     out = Path(out)
     result = {
         "out": str(out), "preset": grid.name, "widths_um": list(grid.widths_um),
@@ -362,10 +403,11 @@ def build_dataset(preset: str | DDDGridPreset, out: str | os.PathLike, *, widths
         "n_done_before": rep.n_done_before, "n_ran": rep.n_ran, "n_failed": rep.n_failed,
         "failed": list(rep.failed), "ok": rep.ok, "seconds": rep.seconds, "dataset_json": str(out / DATASET_JSON),
         "refused_cells": [{"width_um": w, "slip": sl, "prior_percent": 100 * p} for w, sl, p, _ in grid.refused_cells()],
+        "n_already_exported": n_exported,
     }
     text = (f"{rep.n_done_before + rep.n_ran - rep.n_failed}/{rep.n_total} samples done "
             f"({rep.n_done_before} before, {rep.n_ran} run now, {rep.n_failed} failed) in {rep.seconds:.1f} s; "
-            f"see {out / DATASET_JSON}")
+            + (f"already exported: {n_exported}; " if skip_exported is not None else "") + f"see {out / DATASET_JSON}")
     if rep.failed:
         text += (f"\nfailed: {', '.join(rep.failed[:10])}{' ...' if len(rep.failed) > 10 else ''} "
                  "(details in OUT/<key>.error.json; rerun to retry)")
