@@ -1,6 +1,7 @@
 """Speed of the 2D DDD pillar simulator: per-step cost against N, and per-sample times.
 
-Writes ``benchmarks/ddd/speed.json`` and ``benchmarks/ddd/speed.md`` with the exact command.
+Writes ``benchmarks/ddd/speed_kernels.json`` and ``.md`` with the exact command (the before/after
+comparison of issue 9, ``speed.json`` / ``speed.md``, comes from ``bench_before_after.py``).
 
 Usage::
 
@@ -161,7 +162,7 @@ def main() -> None:
     ap.add_argument("--reload", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--samples", choices=["run", "none"], default="run")
-    ap.add_argument("--out", type=Path, default=HERE / "speed.json")
+    ap.add_argument("--out", type=Path, default=HERE / "speed_kernels.json")
     args = ap.parse_args()
     command = " ".join([".venv/bin/python", "benchmarks/ddd/bench_speed.py", *sys.argv[1:]])
     result = {

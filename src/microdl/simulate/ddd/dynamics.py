@@ -57,6 +57,15 @@ Explicit Euler at ``dt = 0.5 ns`` is unstable for dislocation pairs closer than
    than ``max_glide_nm`` per sub-step (20 nm by default) with all fields updated in
    between. Velocities are never capped; this only refines the time integration during
    avalanches (compare ``dt_ns = 0.1``, see the report of the Delta-t check).
+4. **The FE hat field is refreshed by glide distance** (``hat_refresh_nm``, 100 nm): inside
+   a step, a global sub-step recomputes the pair and image forces and the hat stress at
+   the new positions, but solves the FE problem again only once a dislocation has glided
+   ``hat_refresh_nm`` (or a quarter of its distance to the nearer clamped end, where its
+   clamped-face image changes fast) since the last solve, or one was added or removed. The
+   hat field is smooth elsewhere, and the FE solve with its boundary sums was ~60 % of a
+   sub-step (``benchmarks/ddd/speed.md``: timings and the paired old/new mechanics check).
+   Without the end rule, dislocations near the clamped ends overshot and bounced (+50 %
+   sub-steps at w = 0.25 um).
 
 Events are detected on each (sub-)step's swept segment, not only at its end point.
 """
@@ -72,6 +81,7 @@ from microdl.simulate.ddd import kernels
 from microdl.simulate.ddd.config import PillarConfig
 from microdl.simulate.ddd.fem import IMAGE_BAND_ELEMENTS, PillarFE
 from microdl.simulate.ddd.fields import dislocation_prefactor
+from microdl.simulate.ddd.model_fields import ModelFields
 from microdl.simulate.ddd.planes import SlipPlanes, _first_obstacle, _same_plane_events, substeps_needed
 
 
@@ -85,11 +95,12 @@ class StepStats:
     pinned: int = 0
     substeps: int = 0
     local_substeps: int = 0
+    hat_reused: int = 0
     steps: int = 0
     dissipation_j_per_m: float = 0.0
 
 
-class PillarModel:
+class PillarModel(ModelFields):
     """State and time stepping of one pillar (SI units).
 
     Parameters
@@ -118,6 +129,9 @@ class PillarModel:
         self.tau_obs = config.obstacle_strength_mpa * 1e6
         self.le = config.annihilation_distance_b * self.b
         self.max_glide = config.max_glide_nm * 1e-9
+        self._hat_refresh = config.hat_refresh_nm * 1e-9
+        self._hat_ref = None  # (change counter, d_xi) at the last FE solve
+        self._n_changes = 0  # dislocations added or removed so far
         self.rc2 = (0.5 * self.b) ** 2  # core cut-off for pair sums
         self.planes = SlipPlanes.build(
             self.width, self.height, config.slip_directions_rad, config.plane_spacing_b * self.b
@@ -126,7 +140,8 @@ class PillarModel:
         # added to the infinite-medium field and the FE corrects only the smooth remainder
         self.fe = PillarFE.pillar(self.width, self.height, config.fe_nx, self.e, self.nu,
                                   end_dy_m=config.fe_end_refinement_nm * 1e-9, ends=config.ends,
-                                  image_band=IMAGE_BAND_ELEMENTS if config.image_force == "analytic" else None)
+                                  image_band=IMAGE_BAND_ELEMENTS if config.image_force == "analytic" else None,
+                                  n_gauss=config.fe_gauss_points, n_gauss_top=4)
         self.standoff = max(config.block_standoff_nm * 1e-9, self.b)
         self._frictionless = config.ends == "frictionless"
         extra = [self.fe.bottom_pts] if self._frictionless else []
@@ -190,19 +205,6 @@ class PillarModel:
         return tuple(np.ascontiguousarray(st[:, k]) for k in range(5))
 
     # ------------------------------------------------------------------ fields
-    def displacement_tilde(self, px: np.ndarray, py: np.ndarray):
-        """``u~`` (m) of dislocations and surface steps at points (m), face images included."""
-        x, y, b, c, s = self.dislocation_arrays()
-        px, py = np.ascontiguousarray(px), np.ascontiguousarray(py)
-        ux, uy = kernels.displacement_at_points(px, py, x, y, b, c, s, self.nu, *self._step_arrays())
-        *_, iux, iuy = self.fe.images_at(px, py, x, y, b, c, s, displacement=True)
-        return ux + iux, uy + iuy
-
-    def _plus_images(self, px, py, fields, x, y, b, c, s):
-        """``fields`` (sxx, syy, sxy in Pa at points px, py) plus the face images (see :meth:`.PillarFE.images_at`)."""
-        images = self.fe.images_at(px, py, x, y, b, c, s)
-        return tuple(f + i for f, i in zip(fields, images, strict=True))
-
     def solve_fields(self, top_displacement: float):
         """Solve the hat problem for the current dislocations and platen displacement ``U`` (m).
 
@@ -210,45 +212,28 @@ class PillarModel:
         and returns the total resolved shear stress on every dislocation (Pa) and the
         effective squared distance (m^2) of the stiffest explicit pair (for sub-stepping).
         """
-        x, y, b, c, s = self.dislocation_arrays()
-        sxx, syy, sxy = self._plus_images(
-            self._bnd_x, self._bnd_y,
-            kernels.stress_at_points(self._bnd_x, self._bnd_y, x, y, b, c, s, self.dcoef, self.rc2), x, y, b, c, s)
-        nl = self._n_left
-        ux, uy = self.displacement_tilde(self._tb_x, self._tb_y)
-        nb = self.fe.nx + 1
-        nt = self._n_top
-        top = slice(2 * nl, 2 * nl + nt)
-        self.u_hat = self.fe.solve(
-            (sxx[:nl], sxy[:nl]), (sxx[nl:2 * nl], sxy[nl:2 * nl]), (ux[:nb], uy[:nb]), (ux[nb:], uy[nb:]),
-            top_displacement,
-            sxy_bottom=sxy[2 * nl + nt:] if self._frictionless else None,
-            sxy_top=sxy[top] if self._frictionless else None,
-        )
-        self.top_displacement = top_displacement
-        self.force_per_m = -(self.fe.top_force_hat(self.u_hat) + self.fe.top_integral(syy[top]))
-        if len(x) == 0:
+        self.solve_hat(top_displacement)
+        return self.shear_fields()
+
+    def shear_fields(self):
+        """Resolved shear (Pa) on every dislocation with the current :attr:`u_hat`, and the
+        effective r^2 of the stiffest explicit pair (:func:`.kernels.stiff_pair_r2`).
+
+        Pair and image forces are those of the current positions; the FE hat field is that of
+        the last :meth:`solve_hat` (frozen between hat refreshes, see :meth:`step`). The
+        per-dislocation r^2 of the stiff-pair scan is kept for :meth:`_stiff_members`.
+        """
+        if self.n_dislocations == 0:
+            self._r2_each = np.zeros(0)
             return np.zeros(0), np.inf
-        tau = kernels.resolved_shear_sum(x, y, b, c, s, self.dcoef, self.rc2)
-        hxx, hyy, hxy = self._plus_images(x, y, self.fe.stress_at(self.u_hat, x, y), x, y, b, c, s)
-        tau = tau + (hyy - hxx) * c * s + hxy * (c * c - s * s)
-        return tau, self._stiff_r2(x, y, tau)
-
-    def _stiff_r2(self, x, y, tau) -> float:
-        """Effective r^2 of the stiffest explicit pair (see :func:`.kernels.stiff_pair_r2`)."""
-        return kernels.stiff_pair_r2(x, y, self.d_plane, self._mobile_mask(tau), self.rc2)
-
-    def source_shear(self) -> np.ndarray:
-        """Resolved shear stress (Pa) at the sources for the current fields."""
-        if len(self.src_x) == 0:
-            return np.zeros(0)
         x, y, b, c, s = self.dislocation_arrays()
-        sxx, syy, sxy = kernels.stress_at_points(self.src_x, self.src_y, x, y, b, c, s, self.dcoef, self.rc2)
-        hxx, hyy, hxy = self._plus_images(self.src_x, self.src_y, self.fe.stress_at(self.u_hat, self.src_x, self.src_y),
-                                          x, y, b, c, s)
-        sxx, syy, sxy = sxx + hxx, syy + hyy, sxy + hxy
-        c, s = self.src_c, self.src_s
-        return (syy - sxx) * c * s + sxy * (c * c - s * s)
+        tau = kernels.resolved_shear_sum(x, y, b, c, s, self.dcoef, self.rc2) + self._resolved_hat(x, y, c, s)
+        self._r2_each = kernels.stiff_pair_r2_each(x, y, self.d_plane, self._mobile_mask(tau), self.rc2)
+        return tau, float(self._r2_each.min())
+
+    def _stiff_members(self, r2crit: float) -> np.ndarray:
+        """Members of stiff pairs (:func:`.kernels.stiff_pair_members`) from the last scan."""
+        return self._r2_each < r2crit
 
     # ------------------------------------------------------------------ dynamics
     def n_substeps(self, r2min: float) -> int:
@@ -258,9 +243,10 @@ class PillarModel:
     def step(self, top_displacement: float) -> None:
         """Advance by one time step ``dt`` at platen displacement ``U`` (m).
 
-        The step is split into ``n_glob`` global sub-steps (all fields recomputed) so
-        that no free dislocation glides more than ``max_glide_nm`` per sub-step; inside
-        each, pairs too stiff for explicit Euler are sub-cycled locally
+        The step is split into ``n_glob`` global sub-steps so that no free dislocation
+        glides more than ``max_glide_nm`` per sub-step; pair and image forces are recomputed
+        at every sub-step, the FE hat field when due (:meth:`_substep_fields`). Inside each
+        sub-step, pairs too stiff for explicit Euler are sub-cycled locally
         (:meth:`_advance`). Sources are checked once per step.
         """
         tau, r2 = self.solve_fields(top_displacement)
@@ -273,9 +259,7 @@ class PillarModel:
             mobile = self._mobile_mask(tau)
             free = mobile.copy()
             if np.isfinite(r2):
-                x, y, *_ = self.dislocation_arrays()
-                r2crit = self.dt * self.kpair / (0.75 * self.drag)
-                free &= ~kernels.stiff_pair_members(x, y, self.d_plane, mobile, self.rc2, r2crit)
+                free &= ~self._stiff_members(self.dt * self.kpair / (0.75 * self.drag))
             if np.any(free):
                 # travel of a trial implicit step: a dislocation held in a pile-up (behind a
                 # pinned, blocked or stiff leader) barely moves however large its stress
@@ -287,11 +271,30 @@ class PillarModel:
                 n_glob = int(min(self.config.max_substeps, max(1, math.ceil(travel / self.max_glide - 1e-12))))
         for k in range(n_glob):
             if k > 0:
-                tau, r2 = self.solve_fields(top_displacement)
+                tau, r2 = self._substep_fields(top_displacement)
             self._advance(tau, r2, self.dt / n_glob)
         self._nucleate(tau_src, self.dt)
         self.stats.steps += 1
         self.stats.substeps += n_glob
+
+    def _substep_fields(self, top_displacement: float):
+        """Fields for a global sub-step: the FE hat problem is solved again only if a
+        dislocation glided more than ``hat_refresh_nm`` (or a quarter of its distance to the
+        nearer clamped end) since the last solve, or one was removed (exit, annihilation) or
+        added; otherwise the hat field is kept (it is smooth away from the clamped ends) and
+        only pair and image forces and the hat stress at the new positions are updated
+        (:meth:`shear_fields`)."""
+        ref = self._hat_ref
+        if self._hat_refresh <= 0 or ref is None or ref[0] != self._n_changes:
+            return self.solve_fields(top_displacement)
+        # near a clamped end the hat field of a dislocation (its clamped-face image) varies on
+        # the scale of its distance d to that face: there the allowance is d / 4
+        _, y = self.planes.xy(self.d_plane, self.d_xi)
+        d_end = np.minimum(y, self.height - y)
+        if np.any(np.abs(self.d_xi - ref[1]) > np.minimum(self._hat_refresh, 0.25 * d_end)):
+            return self.solve_fields(top_displacement)
+        self.stats.hat_reused += 1
+        return self.shear_fields()
 
     def _advance(self, tau: np.ndarray, r2eff: float, dt: float) -> None:
         """Glide over ``dt`` with local sub-cycling of stiff cross-plane pairs (multirate).
@@ -308,8 +311,7 @@ class PillarModel:
             return
         x, y, b, c, s = self.dislocation_arrays()
         mobile = self._mobile_mask(tau)
-        r2crit = dt * self.kpair / (0.75 * self.drag)
-        stiff = kernels.stiff_pair_members(x, y, self.d_plane, mobile, self.rc2, r2crit)
+        stiff = self._stiff_members(dt * self.kpair / (0.75 * self.drag))
         idx = np.flatnonzero(stiff)
         if len(idx) == 0:
             self._glide(tau, dt)
@@ -403,6 +405,7 @@ class PillarModel:
         return None
 
     def _keep(self, keep: np.ndarray) -> None:
+        self._n_changes += 1
         self.d_plane = self.d_plane[keep]
         self.d_xi = self.d_xi[keep]
         self.d_sign = self.d_sign[keep]
@@ -431,6 +434,7 @@ class PillarModel:
         lo_free, hi_free = self.planes.lo_free[plane], self.planes.hi_free[plane]
         xi = np.where(~lo_free, np.maximum(xi, lo + self.standoff), xi)
         xi = np.where(~hi_free, np.minimum(xi, hi - self.standoff), xi)
+        self._n_changes += 1
         self.d_plane = np.concatenate([self.d_plane, plane])
         self.d_xi = np.concatenate([self.d_xi, xi])
         self.d_sign = np.concatenate([self.d_sign, sign])
@@ -468,3 +472,4 @@ class PillarModel:
         self.d_pin = np.asarray(state["d_pin"], dtype=np.int64).copy()
         self.steps = np.asarray(state["steps"], dtype=float).reshape(-1, 5).copy()
         self.src_timer = np.asarray(state["src_timer"], dtype=float).copy()
+        self._n_changes += 1

@@ -45,8 +45,6 @@ V. S. Deshpande, A. Needleman and E. Van der Giessen, J. Mech. Phys. Solids 53, 
 
 from __future__ import annotations
 
-import cmath
-
 import numpy as np
 import scipy.sparse as sp
 from numba import njit
@@ -56,6 +54,7 @@ from scipy.linalg.lapack import dpbtrs
 from scipy.sparse.linalg import splu
 
 from microdl.exceptions import InvalidParameterError
+from microdl.simulate.ddd._fe_kernels import _image_consts, _image_point, q4_stress
 
 _GP2 = np.array([-1.0, 1.0]) / np.sqrt(3.0)
 
@@ -120,27 +119,12 @@ def half_plane_image(px, py, x, y, b, c, s, face_x_m: float, inward: int, mu_pa:
 
 @njit(cache=True)
 def _image_sums(z, z0, g, kappa, with_u):
-    """Loops of :func:`half_plane_image` in its frame: ``4 Re Phi1``, ``2 (conj(z) Phi1' + Psi1)``
-    and ``2 mu u`` summed over dislocations (serial, no fastmath, like :mod:`.kernels`)."""
-    m, n = z.shape[0], z0.shape[0]
+    """:func:`_image_point` at every point ``z``."""
+    m = z.shape[0]
     tr, dev, u = np.zeros(m), np.zeros(m, np.complex128), np.zeros(m, np.complex128)
-    for k in range(m):
-        zk = z[k]
-        a_tr, a_dev, a_u = 0.0, 0j, 0j
-        for j in range(n):
-            gj, z0c = g[j], z0[j].conjugate()
-            gc, a2 = gj.conjugate(), 2j * z0[j].imag * gj.conjugate()
-            i1 = 1.0 / (zk - z0c)  # the mirror point lies outside the body: never singular
-            i2 = i1 * i1
-            phi = -gj * i1 - a2 * i2
-            a_tr += 4.0 * phi.real
-            a_dev += 2.0 * (zk.conjugate() * (gj + 2.0 * a2 * i1) * i2 - gc * i1
-                            - (a2 + z0c * gj + 2.0 * a2 * z0c * i1) * i2)
-            if with_u:  # principal log: its cut runs from the mirror point parallel to the face, outside
-                lw = cmath.log(zk - z0c)
-                f2 = -gc * lw + (a2 + z0c * gj) * i1 + a2 * z0c * i2
-                a_u += kappa * (-gj * lw + a2 * i1) - zk * phi.conjugate() - f2.conjugate()
-        tr[k], dev[k], u[k] = a_tr, a_dev, a_u
+    k = _image_consts(z0, g)
+    for q in range(m):
+        tr[q], dev[q], u[q] = _image_point(z[q], k, kappa, with_u)
     return tr, dev, u
 
 
@@ -187,7 +171,10 @@ class PillarFE:
     e_pa, nu
         Young's modulus (Pa) and Poisson ratio.
     n_gauss
-        Gauss points per boundary edge for the traction load and top-face integrals.
+        Gauss points per edge of the lateral faces (traction load).
+    n_gauss_top
+        Gauss points per edge of the top and bottom faces (force integral, frictionless
+        load); default ``n_gauss``.
     solver
         ``"banded"`` (banded Cholesky, default) or ``"splu"`` (SuperLU).
     ends
@@ -206,7 +193,8 @@ class PillarFE:
     """
 
     def __init__(self, xs: np.ndarray, ys: np.ndarray, e_pa: float, nu: float, n_gauss: int = 4,
-                 solver: str = "banded", ends: str = "clamped", image_band: tuple[float, float] | None = None):
+                 solver: str = "banded", ends: str = "clamped", image_band: tuple[float, float] | None = None,
+                 n_gauss_top: int | None = None):
         xs = np.asarray(xs, dtype=float)
         ys = np.asarray(ys, dtype=float)
         if xs.ndim != 1 or ys.ndim != 1 or len(xs) < 2 or len(ys) < 2:
@@ -303,11 +291,12 @@ class PillarFE:
         self._left_dofs = left_nodes
         self._right_dofs = right_nodes
         hx_all = np.diff(xs)
+        gp, gw = np.polynomial.legendre.leggauss(n_gauss_top or n_gauss)
         xg = (xs[:-1, None] + 0.5 * (1 + gp[None, :]) * hx_all[:, None]).ravel()
         self._top_w = (0.5 * gw[None, :] * hx_all[:, None]).ravel()
         self.top_pts = np.column_stack([xg, np.full(len(xg), ys[-1])])
         self.bottom_pts = np.column_stack([xg, np.full(len(xg), ys[0])])
-        edge_x = np.repeat(np.arange(self.nx), n_gauss)
+        edge_x = np.repeat(np.arange(self.nx), n_gauss_top or n_gauss)
         nx_lo = (xs[edge_x + 1] - xg) / hx_all[edge_x]
         self._gmap_x = sp.csr_matrix(
             (np.concatenate([nx_lo * self._top_w, (1 - nx_lo) * self._top_w]),
@@ -323,18 +312,18 @@ class PillarFE:
 
     @classmethod
     def uniform(cls, width_m: float, height_m: float, nx: int, e_pa: float, nu: float, n_gauss: int = 4,
-                ends: str = "clamped", image_band: tuple[float, float] | None = None):
+                ends: str = "clamped", image_band: tuple[float, float] | None = None, n_gauss_top: int | None = None):
         """Uniform mesh with ``nx`` elements across and ``round(nx h / w)`` along the height."""
         if nx < 1:
             raise InvalidParameterError(f"nx must be >= 1, got {nx}")
         ny = max(1, int(round(nx * height_m / width_m)))
         return cls(np.linspace(0, width_m, nx + 1), np.linspace(0, height_m, ny + 1), e_pa, nu, n_gauss,
-                   ends=ends, image_band=image_band)
+                   ends=ends, image_band=image_band, n_gauss_top=n_gauss_top)
 
     @classmethod
     def pillar(cls, width_m: float, height_m: float, nx: int, e_pa: float, nu: float, *,
                end_dy_m: float = 0.0, growth: float = 1.25, n_gauss: int = 4, ends: str = "clamped",
-               image_band: tuple[float, float] | None = None):
+               image_band: tuple[float, float] | None = None, n_gauss_top: int | None = None):
         """Pillar mesh: ``nx`` uniform columns; rows uniform (``dy ~ w / nx``) except near the
         top and bottom faces, where they shrink geometrically (ratio ``growth``) down to
         ``end_dy_m`` (m) at the face (0: uniform rows).
@@ -347,7 +336,7 @@ class PillarFE:
             raise InvalidParameterError(f"nx must be >= 1, got {nx}")
         dy = width_m / nx
         if end_dy_m <= 0 or end_dy_m >= dy:
-            return cls.uniform(width_m, height_m, nx, e_pa, nu, n_gauss, ends=ends, image_band=image_band)
+            return cls.uniform(width_m, height_m, nx, e_pa, nu, n_gauss, ends, image_band, n_gauss_top)
         if growth <= 1.0:
             raise InvalidParameterError(f"growth must be > 1, got {growth}")
         layer = [end_dy_m]
@@ -356,12 +345,13 @@ class PillarFE:
         edge = float(np.sum(layer))
         middle = height_m - 2 * edge
         if middle <= dy:
-            return cls.uniform(width_m, height_m, nx, e_pa, nu, n_gauss, ends=ends, image_band=image_band)
+            return cls.uniform(width_m, height_m, nx, e_pa, nu, n_gauss, ends, image_band, n_gauss_top)
         n_mid = max(1, int(round(middle / dy)))
         sizes = np.concatenate([layer, np.full(n_mid, middle / n_mid), layer[::-1]])
         ys = np.concatenate([[0.0], np.cumsum(sizes)])
         ys[-1] = height_m
-        return cls(np.linspace(0, width_m, nx + 1), ys, e_pa, nu, n_gauss, ends=ends, image_band=image_band)
+        return cls(np.linspace(0, width_m, nx + 1), ys, e_pa, nu, n_gauss, ends=ends, image_band=image_band,
+                   n_gauss_top=n_gauss_top)
 
     def images_at(self, px, py, x, y, b, c, s, displacement: bool = False):
         """Analytic image field (Pa; and m if ``displacement``) of the dislocations near the
@@ -458,15 +448,11 @@ class PillarFE:
         return i, j, xi, eta, hx, hy
 
     def stress_at(self, u_hat: np.ndarray, x, y):
-        """Hat stress (Pa) ``(sxx, syy, sxy)`` at points ``x, y`` (m) from ``C B u_e``."""
-        x = np.atleast_1d(np.asarray(x, dtype=float))
-        y = np.atleast_1d(np.asarray(y, dtype=float))
-        i, j, xi, eta, hx, hy = self._locate(x, y)
-        ue = u_hat.ravel()[self._elem_dofs[j, i]]  # (m, 8)
-        b = _bmat(xi, eta, hx, hy)
-        eps = np.einsum("mkl,ml->mk", b, ue)
-        sig = np.einsum("mk,lk->ml", eps, self.C)  # no BLAS call (see top_force_hat)
-        return sig[:, 0], sig[:, 1], sig[:, 2]
+        """Hat stress (Pa) ``(sxx, syy, sxy)`` at points ``x, y`` (m) from ``C B u_e`` (:func:`._fe_kernels.q4_stress`)."""
+        x = np.ascontiguousarray(np.atleast_1d(np.asarray(x, dtype=float)))
+        y = np.ascontiguousarray(np.atleast_1d(np.asarray(y, dtype=float)))
+        sig = q4_stress(self.xs, self.ys, self._elem_dofs, np.ascontiguousarray(u_hat).ravel(), self.C, x, y)
+        return sig[0], sig[1], sig[2]
 
     def displacement_at(self, u_hat: np.ndarray, x, y):
         """Bilinear interpolation of nodal ``u_hat`` (m) at points ``x, y`` (m)."""

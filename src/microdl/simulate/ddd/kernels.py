@@ -68,19 +68,22 @@ def resolved_shear_sum(x, y, b, c, s, dcoef, rc2):
 
 
 @njit(cache=True)
-def _stiff_pair_scan(x, y, plane, mobile, rc2, r2crit, member):
-    """Minimum effective ``r^2`` over explicit pairs; marks in ``member`` those below ``r2crit``.
+def stiff_pair_r2_each(x, y, plane, mobile, rc2):
+    """Per dislocation, the smallest effective ``r^2`` (m^2) of its explicit pairs (``inf`` if none).
 
     Over pairs on *different* planes with at least one mobile member, the effective
-    ``r^2`` is ``r^2`` (both mobile) or ``2 r^2`` (one mobile).
+    ``r^2`` is ``r^2`` (both mobile) or ``2 r^2`` (one mobile). One O(N^2) scan serves
+    :func:`stiff_pair_r2` (the minimum) and :func:`stiff_pair_members` (those below a
+    threshold) for every threshold.
     """
     n = x.shape[0]
-    best = np.inf
+    out = np.full(n, np.inf)
     for i in range(n):
         xi = x[i]
         yi = y[i]
         pl = plane[i]
         mi = mobile[i]
+        best = out[i]
         for j in range(i + 1, n):
             if plane[j] == pl or not (mi or mobile[j]):
                 continue
@@ -92,10 +95,10 @@ def _stiff_pair_scan(x, y, plane, mobile, rc2, r2crit, member):
             eff = r2 if (mi and mobile[j]) else 2.0 * r2
             if eff < best:
                 best = eff
-            if eff < r2crit:
-                member[i] = True
-                member[j] = True
-    return best
+            if eff < out[j]:
+                out[j] = eff
+        out[i] = best
+    return out
 
 
 @njit(cache=True)
@@ -107,7 +110,8 @@ def stiff_pair_r2(x, y, plane, mobile, rc2):
     mode of a pair decays at ``(number of mobile members) * kpair / (B r^2)``.
     Pairs of immobile (pinned or blocked) dislocations cannot go unstable.
     """
-    return _stiff_pair_scan(x, y, plane, mobile, rc2, -1.0, np.zeros(x.shape[0], dtype=np.bool_))
+    r2 = stiff_pair_r2_each(x, y, plane, mobile, rc2)
+    return r2.min() if r2.shape[0] else np.inf
 
 
 @njit(cache=True)
@@ -134,9 +138,7 @@ def min_cross_plane_r2(x, y, plane, rc2):
 def stiff_pair_members(x, y, plane, mobile, rc2, r2crit):
     """Members of explicit pairs too stiff for one step: different planes, at least one
     mobile member and effective ``r^2`` (as in :func:`stiff_pair_r2`) below ``r2crit``."""
-    member = np.zeros(x.shape[0], dtype=np.bool_)
-    _stiff_pair_scan(x, y, plane, mobile, rc2, r2crit, member)
-    return member
+    return stiff_pair_r2_each(x, y, plane, mobile, rc2) < r2crit
 
 
 @njit(cache=True)
@@ -446,3 +448,4 @@ def implicit_plane_update(order, plane, xi, sign, mobile, force, mob, dt, kpair,
             if loc[q] >= 0:
                 dxi[idx[q]] = d[q]
     return dxi
+
