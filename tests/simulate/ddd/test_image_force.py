@@ -160,7 +160,7 @@ def test_config_image_force_default_and_old_configs():
 
 
 def test_source_starved_cell_is_refused():
-    """62.5 nm at 10 % prior: ~1 source would carry an offset of ~w/2 (limit w/4); 1 % and 125 nm pass.
+    """62.5 nm at 10 % prior: ~1.7 sources would each carry an offset of ~0.3 w (limit w/4); 1 % and 125 nm pass.
 
     (Belongs with the other limits in test_config.py; here while that file has another owner.)
     """
@@ -168,8 +168,9 @@ def test_source_starved_cell_is_refused():
     from microdl.simulate.ddd import PillarConfig
 
     cell = PillarConfig(width_um=0.0625, prior_strain=0.1, reload_strain=0.01)
-    assert cell.source_slip_offset() == pytest.approx(0.11 * 4 / np.cos(np.radians(30)))
-    with pytest.raises(InvalidParameterError, match=r"prior_strain \+ reload_strain must be <= 0.0541"):
+    n_expected = 110.0 * 0.0625 * 0.25
+    assert cell.source_slip_offset() == pytest.approx(0.11 * 4 / (n_expected * np.cos(np.radians(30))))
+    with pytest.raises(InvalidParameterError, match=r"prior_strain \+ reload_strain must be <= 0.093"):
         cell.check_source_supply()
     PillarConfig(width_um=0.0625, prior_strain=0.01, reload_strain=0.01).check_source_supply()
     PillarConfig(width_um=0.125, prior_strain=0.1, reload_strain=0.01).check_source_supply()

@@ -29,7 +29,7 @@ from microdl.exceptions import InvalidParameterError, UnknownNameError, check_po
 #: Pillar widths (um) for which this 2D DDD model is meaningful and affordable. Below 10 nm
 #: (40 b) a pillar holds fewer than one slip plane of each system per 25 nm plane spacing and
 #: the far-field dislocation solutions break down within a few core radii of both surfaces;
-#: above 20 um the source and obstacle counts (~55 and ~110 per um^2, i.e. ~1e5 at 20 um x
+#: above 20 um the source and obstacle counts (~110 and ~440 per um^2, i.e. ~1e6 at 20 um x
 #: 80 um) make the O(N^2) interaction sums run for days, and the size effect the model is
 #: built to resolve has vanished (bulk behaviour). The published grid spans 0.0625--2 um.
 WIDTH_RANGE_UM = (0.01, 20.0)
@@ -118,16 +118,22 @@ class PillarConfig:
     source_density_per_um2, source_strength_mean_mpa, source_strength_sd_mpa
         Frank--Read point sources: number ~ Poisson(density * w * h) (see
         ``min_sources``) and Gaussian strengths ``tau_nuc`` (truncated at
-        ``0.1 * mean``).
+        ``0.1 * mean``). Default 110 per um^2 of 50 +- 10 MPa: twice the density of
+        Deshpande et al. (2005), from the calibration of issue 9
+        (``benchmarks/ddd/calibration.md``, ``docs/ddd.md``).
     min_sources
         Lower bound on the number of sources. Small pillars are source-starved
-        (0.9 expected sources at w = 62.5 nm); the default 1 guarantees that
+        (1.7 expected sources at w = 62.5 nm); the default 1 guarantees that
         every sample can deform plastically. Set 0 for the pure Poisson count.
     nucleation_time_ns
         ``t_nuc``: ``|tau| > tau_nuc`` must hold this long before a dipole of
         spacing ``L_nuc = mu b / (2 pi (1 - nu) tau_nuc)`` is emitted.
     obstacle_density_per_um2
-        Point obstacles on slip planes; ``None`` means twice the source density.
+        Point obstacles on slip planes (per um^2); default 440 (four times the source
+        density, from the same calibration: obstacles on the active planes pin
+        dislocations and end interior slip traces). ``None`` means twice the source
+        density, the choice of Deshpande et al. (2005): ``source_density_per_um2=55,
+        obstacle_density_per_um2=None`` is their set.
     obstacle_strength_mpa
         ``tau_obs``: a pinned dislocation is released when ``|tau| >= tau_obs``.
     annihilation_distance_b
@@ -202,12 +208,12 @@ class PillarConfig:
     slip: str = "two"
     slip_angle_deg: float = 30.0
     plane_spacing_b: float = 100.0
-    source_density_per_um2: float = 55.0
+    source_density_per_um2: float = 110.0
     source_strength_mean_mpa: float = 50.0
     source_strength_sd_mpa: float = 10.0
     min_sources: int = 1
     nucleation_time_ns: float = 10.0
-    obstacle_density_per_um2: float | None = None
+    obstacle_density_per_um2: float | None = 440.0
     obstacle_strength_mpa: float = 150.0
     annihilation_distance_b: float = 6.0
     dt_ns: float = 0.5
@@ -341,6 +347,8 @@ class PillarConfig:
         """Rebuild a config saved with :meth:`to_dict` (JSON lists become tuples)."""
         data = dict(data)
         data.setdefault("image_force", "fe")  # saved before the analytic image existed
+        data.setdefault("fe_gauss_points", 4)  # saved before the speed work of issue 9
+        data.setdefault("hat_refresh_nm", 0.0)
         if "material" in data and isinstance(data["material"], dict):
             data["material"] = Material(**data["material"])
         if "reload_snapshots" in data:
