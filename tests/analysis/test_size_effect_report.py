@@ -6,7 +6,7 @@ import numpy as np
 
 from microdl.analysis.plots import save
 from microdl.analysis.size_effect import summarise
-from microdl.analysis.size_effect_report import LITERATURE_PLACEHOLDER, markdown_report, size_effect_figure
+from microdl.analysis.size_effect_report import markdown_report, measured_sentence, size_effect_figure
 
 
 def _samples() -> list[dict]:
@@ -39,6 +39,17 @@ def test_figure_and_report_build_from_synthetic_samples(tmp_path):
     text = markdown_report(summary, n_samples=len(samples), max_strain=0.03, command="cmd",
                            figure_name=path.name)
     assert "| two | 0.25 | 6 | 4 |" in text and "(undefined)" in text  # n, censored, median undefined
-    assert "Kaplan-Meier" in text and "Local exponents" in text and LITERATURE_PLACEHOLDER in text
+    assert "Kaplan-Meier" in text and "Local exponents" in text and measured_sentence(summary) in text
     assert "Papanikolaou" in text and "Dou & Derby 2009" in text and "size_effect.png" in text
     assert "from 1.5 to 3 % strain" in text
+
+
+def test_measured_sentence_says_whether_the_intervals_contain_the_literature_exponents():
+    fits = {"two": {"yield": {"alpha": 0.5, "alpha_ci95": [0.3, 0.58], "widths_used": [0.25, 1.0]},
+                    "flow": {"alpha": 0.1, "alpha_ci95": [0.02, 0.2], "widths_used": [0.25, 1.0]}}}
+    text = measured_sentence({"fits": fits})
+    yield_part, flow_part = text.split("; ")
+    assert "two slip, yield: alpha = 0.50 [0.30, 0.58]" in yield_part
+    assert yield_part.endswith("its interval contains 0.55")  # 0.6 lies above it
+    assert "flow: alpha = 0.10 [0.02, 0.20]" in flow_part and "excludes both 0.55 and 0.6" in flow_part
+    assert "no exponent yet" in measured_sentence({"fits": {"two": {}}})
