@@ -50,6 +50,6 @@ def test_measured_sentence_says_whether_the_intervals_contain_the_literature_exp
     text = measured_sentence({"fits": fits})
     yield_part, flow_part = text.split("; ")
     assert "two slip, yield: alpha = 0.50 [0.30, 0.58]" in yield_part
-    assert yield_part.endswith("its interval contains 0.55")  # 0.6 lies above it
+    assert yield_part.endswith("(its interval contains 0.55)")  # 0.6 lies above it
     assert "flow: alpha = 0.10 [0.02, 0.20]" in flow_part and "excludes both 0.55 and 0.6" in flow_part
     assert "no exponent yet" in measured_sentence({"fits": {"two": {}}})

@@ -201,7 +201,7 @@ def measured_sentence(summary: dict[str, Any]) -> str:
             verdict = (f"its interval contains {' and '.join(inside)}" if inside else
                        f"its interval excludes both 0.55 and {EXPERIMENT_EXPONENT:g}")
             parts.append(f"{slip} slip, {name}: alpha = {f['alpha']:.2f} {_interval(f['alpha_ci95'])} over "
-                         f"{', '.join(f'{w:g}' for w in f['widths_used'])} um; {verdict}")
+                         f"{', '.join(f'{w:g}' for w in f['widths_used'])} um ({verdict})")
     if not parts:
         return "Measured here: no exponent yet (fewer than two widths with a defined median)."
     return "Measured here (medians, 95 % bootstrap intervals): " + "; ".join(parts) + "."
