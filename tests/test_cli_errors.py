@@ -77,7 +77,7 @@ USAGE = "usage"  # expect click's usage block instead of one line
 
 ROWS = [
     # --- usage mistakes: click's usage block, exit 2
-    pytest.param(["strain"], USAGE, "No such command 'strain'", (), id="unknown-command"),
+    pytest.param(["nosuchcommand"], USAGE, "No such command 'nosuchcommand'", (), id="unknown-command"),
     pytest.param(["gnd", "fly"], USAGE, "No such command 'fly'", (), id="unknown-subcommand"),
     pytest.param(["gnd", "predict", "{good}", "--out", "{tmp}/o", "--bogus"], USAGE, "No such option: --bogus",
                  ("o",), id="unknown-option"),
@@ -128,6 +128,15 @@ ROWS = [
                  id="predict-2d-array"),
     pytest.param(["gnd", "evaluate", "--data", "{tmp}/none.h5"], "not found", "none.h5", (),
                  id="evaluate-missing-file"),
+    # --- strain profiles (Yang et al. 2020)
+    pytest.param(["strain", "predict", "--model", "{tmp}/m", "{tmp}/shape3.npy"], "2D gray image", "", (),
+                 id="strain-predict-not-2d"),
+    pytest.param(["strain", "predict", "--model", "{tmp}/m", "{tmp}/empty.npy"], "empty", "", (),
+                 id="strain-predict-empty-file"),
+    pytest.param(["strain", "predict", "--model", "{tmp}/m", "{tmp}/flat.npy"], "does not exist", "", (),
+                 id="strain-predict-missing-model"),
+    pytest.param(["strain", "import-keras", "{tmp}/garbage.h5", "--out", "{tmp}/m"], "garbage.h5", "", ("m",),
+                 id="strain-import-not-hdf5"),
     *[pytest.param(["gnd", "evaluate", "--data", f"{{tmp}}/empty{s}"], f"empty{s}", "", (),
                    id=f"evaluate-empty{s}") for s in (".h5", ".npy", ".csv")],
     pytest.param(["gnd", "evaluate", "--data", "{tmp}/garbage.h5"], "garbage.h5", "", (),
@@ -292,10 +301,10 @@ def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_process_usage_error_exits_2_without_traceback(tmp_path):
-    proc = _run("strain", cwd=tmp_path)
+    proc = _run("nosuchcommand", cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert proc.stdout == "" and "Traceback" not in proc.stderr
-    assert "Usage: microdl" in proc.stderr and "No such command 'strain'" in proc.stderr
+    assert "Usage: microdl" in proc.stderr and "No such command 'nosuchcommand'" in proc.stderr
 
 
 def test_process_data_file_error_exits_2_with_one_line(tmp_path):
