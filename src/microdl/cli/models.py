@@ -15,11 +15,12 @@ def list_(as_json: bool = JSON_OPTION) -> None:
     from microdl.models.summary import model_table
 
     rows = model_table()
-    lines = [f"{'model':16} {'parameters':>11} {'paper':>9}  {'shipped (test MAPE / N acc.)':28}  description"]
+    width = max([len("model")] + [len(r["name"]) for r in rows])
+    lines = [f"{'model':{width}} {'parameters':>11} {'paper':>9}  {'shipped (test MAPE / N acc.)':28}  description"]
     for r in rows:
         paper = f"{r['paper_parameters']:,}" if r["paper_parameters"] else "-"
         m = r["shipped_test_metrics"]
         shipped = (f"{m['mape_rho_t_percent']:.1f} % / {100 * m['n_accuracy']:.1f} %" if m else "-") + (
             " (default)" if r["default"] else "")
-        lines.append(f"{r['name']:16} {r['parameters']:>11,} {paper:>9}  {shipped:28}  {r['summary']}")
+        lines.append(f"{r['name']:{width}} {r['parameters']:>11,} {paper:>9}  {shipped:28}  {r['summary']}")
     report({"models": rows}, as_json=as_json, human="\n".join(lines))

@@ -97,7 +97,7 @@ class GNDFullyConvolutional(GNDModel):
 )
 def gnd_fcn7(width: int = 128, dropout: float = 0.2, input_transform: InputTransform = "asinh",
              rho_unit_per_m2: float = 1e15) -> GNDFullyConvolutional:
-    """microdl's fast fully convolutional GND model; see :class:`GNDFullyConvolutional`."""
+    """microdl's fully convolutional GND model, 7 x 7 receptive field (:class:`GNDFullyConvolutional`)."""
     return GNDFullyConvolutional(width=width, dropout=dropout, input_transform=input_transform,
                                  rho_unit_per_m2=rho_unit_per_m2)
 

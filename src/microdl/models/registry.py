@@ -22,6 +22,7 @@ True
 from __future__ import annotations
 
 import inspect
+import re
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -78,7 +79,9 @@ def register_model(name: str, *, paper: str | None = None, paper_parameters: int
     """
 
     def decorator(factory: _F) -> _F:
-        summary = (inspect.getdoc(factory) or "").strip().splitlines()
+        # first docstring line, Sphinx roles (:class:`X`) as plain names
+        doc = (inspect.getdoc(factory) or "").strip().splitlines()
+        summary = [re.sub(r":\w+:`~?([^`]+)`", r"\1", line) for line in doc]
         return MODELS.add(name, factory, paper=paper, paper_parameters=paper_parameters, input=input,
                           summary=summary[0] if summary else "")
 

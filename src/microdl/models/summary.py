@@ -29,7 +29,7 @@ def model_table() -> list[dict[str, Any]]:
         rows.append({"name": name, "parameters": count_parameters(model),
                      "parameters_keras_convention": count_parameters(model, convention="keras"),
                      "paper_parameters": meta.get("paper_parameters"),
-                     "summary": (type(model).__doc__ or "").strip().splitlines()[0],
+                     "summary": meta.get("summary") or (type(model).__doc__ or "").strip().splitlines()[0],
                      "default": DEFAULT == name,
                      "shipped_test_metrics": shipped_info(name).get("test_metrics"),
                      "paper": meta.get("paper"), "input": meta.get("input")})
