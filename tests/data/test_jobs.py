@@ -354,7 +354,8 @@ def _start_script(tmp_path: Path, n: int, sleep_s: float) -> tuple[subprocess.Po
 def _wait_for_done(out: Path, n: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if out.is_dir() and sum(1 for p in out.glob("j*.json") if ".error" not in p.name) >= n:
+        if out.is_dir() and sum(1 for p in out.glob("j*.json")  # finished summaries only
+                                 if ".error" not in p.name and ".tmp-" not in p.name) >= n:
             return
         if proc.poll() is not None:
             pytest.fail(f"runner exited early: {proc.communicate()}")

@@ -222,7 +222,11 @@ def test_killed_dataset_run_resumes_without_redoing_finished_samples(tmp_path):
     deadline = time.monotonic() + 60
     try:
         while time.monotonic() < deadline:
-            if out.is_dir() and any(out.glob("w*.json")):
+            # a finished summary, not an atomic write's temporary (``w0000.tmp-<pid>-<hex>.json``)
+            names = [p.name for p in out.glob("w*.json") if ".tmp-" not in p.name] if out.is_dir() else []
+            if errors := [n for n in names if n.endswith(".error.json")]:
+                pytest.fail(f"a sample failed: {(out / errors[0]).read_text()}")
+            if names:
                 break
             if proc.poll() is not None:
                 pytest.fail(f"runner exited early: {proc.communicate()}")
