@@ -30,8 +30,8 @@ def import_keras(
 @app.command()
 def predict(
     files: list[Path] = typer.Argument(..., help="Strain profiles: PNG/TIFF (8 or 16 bit) or .npy."),
-    model: Path = typer.Option(..., "--model", help="Model folder from 'strain import-keras'."),
-    crop: int = typer.Option(224, "--crop", help="Crop side (224 as in the paper)."),
+    model: Path = typer.Option(..., "--model", help="Model folder from 'strain import-keras' or 'strain train'."),
+    crop: int = typer.Option(None, "--crop", help="Crop side (default: the model's; 224 as in the paper)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -43,4 +43,70 @@ def predict(
     lines = [f"{Path(r['file']).name}: prior strain {r['prior_strain_percent']:g} %  ("
              + ", ".join(f"{k} {v:.3f}" for k, v in r["probabilities"].items()) + ")"
              for r in result["predictions"]]
+    report(result, as_json=as_json, human="\n".join(lines))
+
+
+_PROGRESS = typer.Option(True, "--progress/--no-progress", help="Progress bars on stderr.")
+
+
+@app.command()
+def train(
+    data: Path = typer.Argument(..., help="'microdl ddd export' folder (its splits.json) or a CSV label file "
+                                          "(file, prior_pct, optional sample, width_um, slip, reload_pct)."),
+    out: Path = typer.Option(..., "--out", help="Run folder: config, checkpoints, metrics, model.pt."),
+    model: str = typer.Option("yang2020-resnet", "--model",
+                              help="yang2020-resnet, yang2020-resnet-res4 or yang2020-resnet-res4-l2."),
+    crop: int = typer.Option(224, "--crop", help="Crop side (paper 224; 64-112 on a CPU)."),
+    mode: str = typer.Option("mean", "--mode", help="DDD reference: mean (paper) or full (DIC-like)."),
+    epochs: int = typer.Option(200, "--epochs", help="Maximum number of epochs."),
+    patience: int = typer.Option(20, "--patience", help="Early stopping patience (epochs) on val loss (paper 20)."),
+    batch_size: int = typer.Option(72, "--batch-size", help="Crops per batch (paper 72)."),
+    lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the weights and the shuffling."),
+    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the split of CSV data by sample."),
+    threads: int = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's)."),
+    accelerator: str = typer.Option("auto", "--accelerator", help="auto (GPU if present), cpu, gpu, ..."),
+    progress: bool = _PROGRESS,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Train on the train side, early stopping on val; an interrupted run resumes when rerun."""
+    from microdl.io._atomic import check_output_folder
+    from microdl.train.tasks.strain import StrainTrainConfig
+    from microdl.workflows.strain_train import train_strain
+
+    cfg = StrainTrainConfig(model=model, crop=crop, max_epochs=epochs, patience=patience, batch_size=batch_size,
+                            lr=lr, seed=seed, num_threads=threads, accelerator=accelerator)
+    check_output_folder(out, option="--out", create=False)
+    result = train_strain(data, out, cfg, mode=mode, split_seed=split_seed, progress=progress)
+    result["id"] = result.pop("catalog_id", None)
+    human = (f"trained {model} in {result['wall_time_s']:.0f} s: {result['epochs_completed']} epochs, best val loss "
+             f"{result['best_val_loss']:.4f} ({result['train_profiles']} train / {result['val_profiles']} val "
+             f"profiles)\nmodel: {result['model_path']}")
+    report(result, as_json=as_json, human=human)
+
+
+@app.command()
+def evaluate(
+    data: Path = typer.Argument(..., help="'microdl ddd export' folder or CSV label file (as for train)."),
+    model: list[Path] = typer.Option([], "--model", help="Run or model folder; repeat for an ensemble."),
+    side: str = typer.Option("test", "--side", help="test (once, for the table) or val."),
+    out: Path = typer.Option(None, "--out", help="Folder for results.json, results.md, accuracy.png."),
+    mode: str = typer.Option(None, "--mode", help="DDD reference (default: the model's)."),
+    baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also the two-point baseline."),
+    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the split of CSV data by sample."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    progress: bool = _PROGRESS,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Accuracy overall, per width and per subset of models, their ensemble and the two-point baseline."""
+    from microdl.cli.gnd import _device
+    from microdl.workflows.strain_train import evaluate_strain
+
+    result = evaluate_strain(model, data, side=side, out=out, mode=mode, split_seed=split_seed, baseline=baseline,
+                             device=_device(device), progress=progress)
+    lines = [f"{name}: {100 * r['accuracy']:.1f} % of {r['n']} {side} profiles ("
+             + ", ".join(f"{w} um {100 * v['accuracy']:.0f} %" for w, v in r["per_width"].items()
+                         if v["accuracy"] is not None) + ")" for name, r in result["reports"].items()]
+    if result["files"]:
+        lines.append("wrote " + ", ".join(result["files"]))
     report(result, as_json=as_json, human="\n".join(lines))

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import lightning.pytorch as pl
 import numpy as np
-import torch
 from torch.utils.data import DataLoader
 
+from microdl.data._loaders import eval_loader, train_loader
 from microdl.data.gnd import GNDSource, as_gnd_windows
 from microdl.exceptions import InvalidParameterError
 
@@ -60,22 +60,9 @@ class GNDDataModule(pl.LightningDataModule):
         """Number of training and validation windows."""
         return {"train_windows": len(self.train_arrays), "val_windows": len(self.val_arrays)}
 
-    def _loader_options(self) -> dict:
-        return {"num_workers": self.num_workers, "persistent_workers": self.num_workers > 0}
-
     def train_dataloader(self) -> DataLoader:
-        trainer = getattr(self, "trainer", None)
-        if trainer is not None and trainer.world_size > 1:
-            from torch.utils.data import DistributedSampler
-
-            sampler = DistributedSampler(self._train_ds, num_replicas=trainer.world_size,
-                                         rank=trainer.global_rank, shuffle=True, seed=self.seed)
-            return DataLoader(self._train_ds, batch_size=self.batch_size, sampler=sampler,
-                              **self._loader_options())
-        gen = torch.Generator().manual_seed(self.seed)
-        return DataLoader(self._train_ds, batch_size=self.batch_size, shuffle=True, generator=gen,
-                          **self._loader_options())
+        return train_loader(self._train_ds, self.batch_size, seed=self.seed, num_workers=self.num_workers,
+                            trainer=getattr(self, "trainer", None))
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self._val_ds, batch_size=max(self.batch_size, 256), shuffle=False,
-                          **self._loader_options())
+        return eval_loader(self._val_ds, max(self.batch_size, 256), num_workers=self.num_workers)

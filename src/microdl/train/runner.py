@@ -416,7 +416,7 @@ def _fit(task: Any, data: pl.LightningDataModule, run_dir: Path, tc: TrainerConf
         early = EarlyStopping(monitor=monitor, mode=mode, patience=tc.patience)
         record = _RunRecord(run_dir / "config.json", {"config": to_jsonable(record_config), **sizes},
                             resumed_from)
-        n_train = sizes.get("train_windows") or sizes.get("train") or 0
+        n_train = next((sizes[k] for k in ("train_windows", "train_crops", "train") if sizes.get(k)), 0)
         n_batches = max(1, -(-int(n_train) // int(getattr(data, "batch_size", 1) or 1))) if n_train else None
         trainer = pl.Trainer(
             accelerator=tc.accelerator, devices=tc.devices, num_nodes=tc.num_nodes, strategy=tc.strategy,

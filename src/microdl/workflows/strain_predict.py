@@ -70,31 +70,39 @@ def load_strain_model(model_dir: str | os.PathLike, device: str | None = None):
     return model, extra
 
 
-def predict_strain_files(model_dir: str | os.PathLike, files: Sequence[str | os.PathLike], *, crop: int = 224,
-                         device: str | None = None, antialias: bool = False) -> dict[str, Any]:
+def predict_strain_files(model_dir: str | os.PathLike, files: Sequence[str | os.PathLike], *,
+                         crop: int | None = None, device: str | None = None,
+                         antialias: bool | None = None) -> dict[str, Any]:
     """Class probabilities (mean softmax over 24 crops) and the predicted prior strain per file.
 
-    Every file is read and checked before the first prediction, so a bad file fails fast.
+    ``crop`` and ``antialias`` default to the preprocessing the model was trained with
+    (recorded in ``model.pt``; an imported Keras model: 224, no antialiasing). Every
+    file is read and checked before the first prediction, so a bad file fails fast.
     """
-    import torch
-
-    from microdl.data.strain_crops import crop_scales, strain_crops
+    from microdl.analysis.strain_eval import profile_probabilities
+    from microdl.data.strain_crops import crop_scales, to_gray255
     from microdl.exceptions import InvalidParameterError
     from microdl.io.images import read_gray_image
     from microdl.models.yang2020 import PRIOR_STRAIN_PERCENT
 
     if not files:
         raise InvalidParameterError("give at least one profile file")
-    crop_scales(crop)
-    crops = [strain_crops(read_gray_image(f), crop, antialias=antialias, name=str(f)) for f in files]
-    model, _ = load_strain_model(model_dir, device=device)
-    dev = next(model.parameters()).device
-    rows, t0 = [], time.perf_counter()
-    with torch.inference_mode():
-        for f, x in zip(files, crops, strict=True):
-            p = torch.softmax(model(x.to(dev)), dim=1).mean(dim=0).cpu().numpy()
-            k = int(p.argmax())
-            rows.append({"file": str(f), "probabilities": dict(zip(CLASS_NAMES, map(float, p), strict=True)),
-                         "class": k, "prior_strain_percent": PRIOR_STRAIN_PERCENT[k]})
-    return {"model_dir": str(model_dir), "crop": crop, "n_crops": int(crops[0].shape[0]),
+    if crop is not None:
+        crop_scales(crop)
+    images = [read_gray_image(f) for f in files]
+    for f, im in zip(files, images, strict=True):
+        to_gray255(im, str(f))  # shape and finiteness, naming the file, before the model is loaded
+    model, extra = load_strain_model(model_dir, device=device)
+    pre = extra.get("preprocessing") or {}
+    crop = int(pre.get("crop", 224)) if crop is None else crop
+    antialias = bool(pre.get("antialias", False)) if antialias is None else antialias
+    t0 = time.perf_counter()
+    probs = profile_probabilities(model, images, crop=crop, antialias=antialias,
+                                  round_uint8=bool(pre.get("round_uint8", False)), batch_profiles=1)
+    rows = []
+    for f, p in zip(files, probs, strict=True):
+        k = int(p.argmax())
+        rows.append({"file": str(f), "probabilities": dict(zip(CLASS_NAMES, map(float, p), strict=True)),
+                     "class": k, "prior_strain_percent": PRIOR_STRAIN_PERCENT[k]})
+    return {"model_dir": str(model_dir), "crop": crop, "antialias": antialias, "n_crops": 24,
             "seconds": time.perf_counter() - t0, "predictions": rows}
