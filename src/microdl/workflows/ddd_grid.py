@@ -231,14 +231,18 @@ CPU_PRESET = DDDGridPreset(
     widths_um=(0.0625, 0.125, 0.25, 0.5),
     n_samples=20,
     description=(
-        "4 of the paper's widths (62.5-500 nm) x 2 slips x 3 priors x 20 samples = 480 simulations, 960 images "
-        "(x 2 reference modes); about 5 h on 2 cores (measured ~15 min per sample index); resumable."
+        "4 of the paper's widths (62.5-500 nm) x 2 slips x 3 priors x 20 samples = 440 simulations (62.5 nm "
+        "cannot reach 10 %), 880 images (x 2 reference modes); about 3.6 h on 2 cores; resumable."
     ),
 )
 """The paper's four smallest widths, both slip types, every prior and reload strain, 20 samples each.
 
 At least 20 simulations per (width, slip, prior) cell, the floor for a test set of about 5
-profiles per class and subset. Cost from ``benchmarks/ddd/cpu_dataset.md`` (simulator of
+profiles per class and subset; the two 62.5 nm / 10 % cells are refused (a source-starved
+pillar cannot reach 10 %, see ``PillarConfig.check_source_supply``), so 22 cells, 440
+simulations. With the calibrated defaults one round of the 22 cells costs about 1,300
+core-seconds (``benchmarks/ddd/cpu-v2/README.md``), about 7.3 core-hours in all. Older
+cost, before calibration, from ``benchmarks/ddd/cpu_dataset.md`` (simulator of
 commit 1195964, two simulations side by side on the 2-core machine): one sample of each of
 the 24 cells costs 1861 core-seconds (prior 10 %: 93 % of it; 62.5 nm / two slip / 10 %
 alone 364 s mean, 997 s max), i.e. 0.26 h per sample index on 2 workers, so 20 samples take
