@@ -49,6 +49,11 @@ def test_train_evaluate_predict(csv_data, tmp_path, capsys):
     assert {p.name for p in out.iterdir()} == {"results.json", "results.md", "accuracy.png"}
     assert "| reload % | slip | 0.125 um | 0.25 um |" in (out / "results.md").read_text()
 
+    assert main(["strain", "baseline", str(csv_data), "--side", "val", "--json"]) == 0
+    alone = json.loads(capsys.readouterr().out)["reports"]
+    assert list(alone) == ["two-point + PCA + random forest"]
+    assert alone["two-point + PCA + random forest"] == res["reports"]["two-point + PCA + random forest"]
+
     assert main(["strain", "predict", "--model", str(runs[0]), str(tmp_path / "s0_r0.1.png"), "--json"]) == 0
     pred = json.loads(capsys.readouterr().out)
     assert pred["crop"] == 16 and len(pred["predictions"]) == 1  # the crop the model was trained with

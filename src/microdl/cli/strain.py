@@ -49,6 +49,12 @@ def predict(
 _PROGRESS = typer.Option(True, "--progress/--no-progress", help="Progress bars on stderr.")
 
 
+def _accuracy_line(name: str, r: dict, side: str) -> str:
+    widths = ", ".join(f"{w} um {100 * v['accuracy']:.0f} %" for w, v in r["per_width"].items()
+                       if v["accuracy"] is not None)
+    return f"{name}: {100 * r['accuracy']:.1f} % of {r['n']} {side} profiles ({widths})"
+
+
 @app.command()
 def train(
     data: Path = typer.Argument(..., help="'microdl ddd export' folder (its splits.json) or a CSV label file "
@@ -104,9 +110,28 @@ def evaluate(
 
     result = evaluate_strain(model, data, side=side, out=out, mode=mode, split_seed=split_seed, baseline=baseline,
                              device=_device(device), progress=progress)
-    lines = [f"{name}: {100 * r['accuracy']:.1f} % of {r['n']} {side} profiles ("
-             + ", ".join(f"{w} um {100 * v['accuracy']:.0f} %" for w, v in r["per_width"].items()
-                         if v["accuracy"] is not None) + ")" for name, r in result["reports"].items()]
+    lines = [_accuracy_line(name, r, side) for name, r in result["reports"].items()]
     if result["files"]:
         lines.append("wrote " + ", ".join(result["files"]))
     report(result, as_json=as_json, human="\n".join(lines))
+
+
+@app.command()
+def baseline(
+    data: Path = typer.Argument(..., help="'microdl ddd export' folder or CSV label file (as for train)."),
+    side: str = typer.Option("test", "--side", help="test (once, for the table) or val."),
+    out: Path = typer.Option(None, "--out", help="Folder for results.json, results.md, accuracy.png."),
+    mode: str = typer.Option("mean", "--mode", help="DDD reference: mean (paper) or full."),
+    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the split of CSV data by sample."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the PCA solver and the random forest."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """The paper's baseline alone: two-point autocorrelation, PCA, random forest (fitted on train)."""
+    from microdl.workflows.strain_train import evaluate_strain
+
+    result = evaluate_strain([], data, side=side, out=out, mode=mode, split_seed=split_seed, baseline=True,
+                             baseline_seed=seed, progress=False)
+    human = "\n".join(_accuracy_line(name, r, side) for name, r in result["reports"].items())
+    if result["files"]:
+        human += "\nwrote " + ", ".join(result["files"])
+    report(result, as_json=as_json, human=human)
