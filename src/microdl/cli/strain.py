@@ -135,3 +135,58 @@ def baseline(
     if result["files"]:
         human += "\nwrote " + ", ".join(result["files"])
     report(result, as_json=as_json, human=human)
+
+
+@app.command()
+def curves(
+    data: Path = typer.Argument(..., help="'microdl ddd export' folder (split, profiles and curves.npz)."),
+    model: Path = typer.Option(..., "--model", help="Trained or imported model folder."),
+    side: str = typer.Option("test", "--side", help="test or val: whose 0.1 %-reload profiles are predicted."),
+    profile: str = typer.Option(None, "--profile", help="Only this profile (file name in the export)."),
+    k: list[int] = typer.Option([1, 5, 10], "--k", help="Neighbour counts; repeat (paper: 1, 5, 10)."),
+    out: Path = typer.Option(None, "--out", help="Folder for curves.{json,md,png}, curve_errors.png, features_pca.png."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    progress: bool = _PROGRESS,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Reload stress-strain curves up to 1 % from the nearest training profiles in feature space."""
+    from microdl.cli.gnd import _device
+    from microdl.workflows.strain_analysis import predict_curves
+
+    result = predict_curves(model, data, side=side, ks=k, profile=profile, out=out, device=_device(device),
+                            progress=progress)
+    lines = [f"{result['n_predicted']} {side} profiles (0.1 % reload), {result['n_train']} training profiles; "
+             "RMSE of the reload curve to 1 %, median (mean), MPa:"]
+    lines += [f"  {name}: {_num(s, 'rmse_mpa_median')} ({_num(s, 'rmse_mpa_mean')}); yield error median "
+              f"{_num(s, 'yield_abs_error_mpa_median')}" for name, s in result["summary"].items()]
+    if result["files"]:
+        lines.append("wrote " + ", ".join(result["files"]))
+    report(result, as_json=as_json, human="\n".join(lines))
+
+
+def _num(summary: dict | None, key: str) -> str:
+    value = (summary or {}).get(key)
+    return "n/a" if value is None else f"{value:.1f}"
+
+
+@app.command()
+def explain(
+    files: list[Path] = typer.Argument(None, help="Profiles to explain: PNG/TIFF (8 or 16 bit) or .npy."),
+    model: Path = typer.Option(..., "--model", help="Trained or imported model folder."),
+    out: Path = typer.Option(..., "--out", help="Folder for saliency_<name>.png and filters.png."),
+    method: list[str] = typer.Option(["gradient", "guided"], "--method",
+                                     help="gradient, guided or rectified (the paper's 'ReLU modifier'); repeat."),
+    layer: str = typer.Option("stages.0.1.convs.2", "--layer", help="Layer whose filters are maximised; "
+                                                                     "'none' for no filter figure."),
+    steps: int = typer.Option(100, "--steps", help="Gradient-ascent steps from noise (paper 100)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the starting noise."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Saliency maps of profiles and the filters of one layer by activation maximisation."""
+    from microdl.cli.gnd import _device
+    from microdl.workflows.strain_analysis import explain_profiles
+
+    result = explain_profiles(model, files or [], out, methods=method, layer=None if layer == "none" else layer,
+                              steps=steps, seed=seed, device=_device(device))
+    report(result, as_json=as_json, human="wrote " + ", ".join(result["files"]))
