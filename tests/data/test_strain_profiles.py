@@ -160,3 +160,31 @@ def test_crops_are_the_rounded_strain_crops_and_the_datamodule_keeps_profiles_in
     assert first == [b[1].tolist() for b in dm.train_dataloader()]  # seeded shuffling
     with pytest.raises(InvalidParameterError, match="val must hold profiles"):
         StrainCropDataModule(p, p.subset([]), crop=16)
+
+
+def test_hdf5_reader(tmp_path):
+    import h5py
+
+    from microdl.data.strain_profiles import from_hdf5
+
+    path = tmp_path / "p.h5"
+    with h5py.File(path, "w") as f:
+        f["profiles"] = np.random.default_rng(0).random((3, 8, 24))
+        f["prior_pct"] = [0.1, 1.0, 10.0]
+        f["sample"] = [b"a", b"a", b"b"]
+        f["width_um"] = [0.25, 0.25, np.nan]
+    p = from_hdf5(path)
+    assert list(p.labels) == [0, 1, 2] and p.meta[0]["sample"] == "a" and p.meta[2]["width_um"] is None
+    assert p.meta[1]["file"] == "p.h5[1]" and p.meta[1]["slip"] is None
+    with h5py.File(tmp_path / "bad.h5", "w") as f:
+        f["profiles"] = np.zeros((2, 4, 4))
+    with pytest.raises(DataFileError, match="prior_pct"):
+        from_hdf5(tmp_path / "bad.h5")
+    (tmp_path / "junk.h5").write_bytes(b"not hdf5")
+    with pytest.raises(DataFileError, match="not a readable HDF5"):
+        from_hdf5(tmp_path / "junk.h5")
+    with h5py.File(tmp_path / "nan.h5", "w") as f:
+        f["profiles"] = np.full((1, 4, 4), np.nan)
+        f["prior_pct"] = [1.0]
+    with pytest.raises(NonFiniteError, match="nan.h5"):
+        from_hdf5(tmp_path / "nan.h5")

@@ -68,3 +68,13 @@ def test_bad_data_is_one_clear_line(tmp_path, capsys):
     assert "at least one model" in capsys.readouterr().err
     assert main(["strain", "evaluate", str(tmp_path), "--model", str(tmp_path / "m")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_simulation_folder_asks_for_an_export(tmp_path, capsys):
+    (tmp_path / "grid").mkdir()
+    (tmp_path / "grid" / "manifest.json").write_text("{}")
+    assert main(["strain", "train", str(tmp_path / "grid"), "--out", str(tmp_path / "r")]) == 2
+    assert "microdl ddd export" in capsys.readouterr().err
+    (tmp_path / "x.txt").write_text("")
+    assert main(["strain", "baseline", str(tmp_path / "x.txt")]) == 2
+    assert "HDF5" in capsys.readouterr().err

@@ -57,8 +57,9 @@ def _accuracy_line(name: str, r: dict, side: str) -> str:
 
 @app.command()
 def train(
-    data: Path = typer.Argument(..., help="'microdl ddd export' folder (its splits.json) or a CSV label file "
-                                          "(file, prior_pct, optional sample, width_um, slip, reload_pct)."),
+    data: Path = typer.Argument(..., help="'microdl ddd export' folder (its splits.json), a CSV label file (file, "
+                                          "prior_pct, optional sample, width_um, slip, reload_pct) or an HDF5 file "
+                                          "(profiles, prior_pct, optional metadata)."),
     out: Path = typer.Option(..., "--out", help="Run folder: config, checkpoints, metrics, model.pt."),
     model: str = typer.Option("yang2020-resnet", "--model",
                               help="yang2020-resnet, yang2020-resnet-res4 or yang2020-resnet-res4-l2."),
@@ -93,7 +94,7 @@ def train(
 
 @app.command()
 def evaluate(
-    data: Path = typer.Argument(..., help="'microdl ddd export' folder or CSV label file (as for train)."),
+    data: Path = typer.Argument(..., help="'microdl ddd export' folder, CSV label file or HDF5 file (as for train)."),
     model: list[Path] = typer.Option([], "--model", help="Run or model folder; repeat for an ensemble."),
     side: str = typer.Option("test", "--side", help="test (once, for the table) or val."),
     out: Path = typer.Option(None, "--out", help="Folder for results.json, results.md, accuracy.png."),
@@ -118,7 +119,7 @@ def evaluate(
 
 @app.command()
 def baseline(
-    data: Path = typer.Argument(..., help="'microdl ddd export' folder or CSV label file (as for train)."),
+    data: Path = typer.Argument(..., help="'microdl ddd export' folder, CSV label file or HDF5 file (as for train)."),
     side: str = typer.Option("test", "--side", help="test (once, for the table) or val."),
     out: Path = typer.Option(None, "--out", help="Folder for results.json, results.md, accuracy.png."),
     mode: str = typer.Option("mean", "--mode", help="DDD reference: mean (paper) or full."),

@@ -12,6 +12,8 @@ Readers
     * :func:`from_label_csv`: user images (PNG/TIFF 8/16 bit, ``.npy``) named in a CSV
       with a ``prior_pct`` (or ``label``) column and optional ``sample``, ``width_um``,
       ``slip``, ``reload_pct``;
+    * :func:`from_hdf5`: equal-sized profiles in one HDF5 array with ``prior_pct`` and
+      optional metadata datasets;
     * :func:`split_profiles`: train / validation / test by sample, stratified by subset
       and label, with the same stable rule as the DDD split files
       (:func:`microdl.data.ddd_splits.split_rows`), refusing identical images under two
@@ -45,8 +47,8 @@ from microdl.data.ddd_splits import SIDES, SPLITS_JSON, load_splits, split_rows
 from microdl.exceptions import DataFileError, InvalidParameterError, NonFiniteError, ShapeError
 from microdl.io.images import read_gray_image
 
-__all__ = ["CLASS_LABELS", "StrainProfiles", "class_of", "from_ddd_export", "from_label_csv", "split_profiles",
-           "subset_name"]
+__all__ = ["CLASS_LABELS", "StrainProfiles", "class_of", "from_ddd_export", "from_hdf5", "from_label_csv",
+           "split_profiles", "subset_name"]
 
 CLASS_LABELS = ("0.1", "1", "10")
 """Prior strain in percent of classes 0, 1, 2 (the labels of ``index.csv``)."""
@@ -287,6 +289,57 @@ def from_label_csv(csv_path: str | os.PathLike, *, root: str | os.PathLike | Non
                      "slip": (r.get("slip") or "").strip() or None,
                      "reload_pct": _optional_float(r.get("reload_pct"), f"reload_pct ({where})")})
     return StrainProfiles(tuple(images), np.asarray(labels, dtype=np.int64), tuple(meta))
+
+
+def from_hdf5(path: str | os.PathLike) -> StrainProfiles:
+    """Profiles from an HDF5 file: ``profiles`` ``(n, h, w)`` and ``prior_pct`` ``(n,)``, optional metadata.
+
+    Optional datasets, one entry per profile: ``sample`` and ``slip`` (strings),
+    ``width_um`` and ``reload_pct`` (numbers, NaN for unknown). Profiles of different
+    sizes do not fit one array: store them as PNG/TIFF with a CSV label file instead.
+
+    Raises
+    ------
+    DataFileError
+        Not an HDF5 file, or a missing or misshaped dataset (named).
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"HDF5 file {os.fspath(path)!r} does not exist")
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [k for k in ("profiles", "prior_pct") if k not in f]
+            if missing:
+                raise DataFileError(f"{os.fspath(path)!r} needs the datasets 'profiles' (n, h, w) and 'prior_pct' "
+                                    f"(n,), missing {missing}")
+            profiles = np.asarray(f["profiles"])
+            priors = np.asarray(f["prior_pct"]).ravel()
+            extra = {k: np.asarray(f[k]).ravel() for k in ("sample", "slip", "width_um", "reload_pct") if k in f}
+    except OSError as exc:
+        raise DataFileError(f"{os.fspath(path)!r} is not a readable HDF5 file: {exc}") from exc
+    if profiles.ndim != 3 or len(priors) != len(profiles):
+        raise DataFileError(f"{os.fspath(path)!r}: 'profiles' must be (n, h, w) and 'prior_pct' (n,), got "
+                            f"{profiles.shape} and {priors.shape}")
+    bad = [k for k, v in extra.items() if len(v) != len(profiles)]
+    if bad:
+        raise DataFileError(f"{os.fspath(path)!r}: datasets {bad} must have one entry per profile ({len(profiles)})")
+
+    def text(v: Any) -> str:
+        return v.decode() if isinstance(v, bytes) else str(v)
+
+    def number(v: Any) -> float | None:
+        return None if not np.isfinite(float(v)) else float(v)
+
+    meta = []
+    for i in range(len(profiles)):
+        meta.append({"file": f"{path.name}[{i}]", "sample": text(extra["sample"][i]) if "sample" in extra else
+                     f"{path.name}[{i}]", "slip": text(extra["slip"][i]) if "slip" in extra else None,
+                     "width_um": number(extra["width_um"][i]) if "width_um" in extra else None,
+                     "reload_pct": number(extra["reload_pct"][i]) if "reload_pct" in extra else None})
+    labels = np.array([class_of(v, f"prior_pct[{i}] of {path.name}") for i, v in enumerate(priors)], dtype=np.int64)
+    return StrainProfiles(tuple(profiles), labels, tuple(meta))
 
 
 def split_profiles(profiles: StrainProfiles, *, seed: int = 0, test_fraction: float = 0.25,

@@ -1,9 +1,10 @@
 """Strain profiles -> prior deformation: train a classifier, evaluate models, ensembles and the baseline.
 
-``data`` is either a ``microdl ddd export`` folder (its ``splits.json``: train /
-validation / test by simulation) or a CSV label file (``file``, ``prior_pct`` and
-optional ``sample``, ``width_um``, ``slip``, ``reload_pct``; split here by sample with
-:func:`microdl.data.strain_profiles.split_profiles`).
+``data`` is a ``microdl ddd export`` folder (its ``splits.json``: train / validation /
+test by simulation), a CSV label file (``file``, ``prior_pct`` and optional ``sample``,
+``width_um``, ``slip``, ``reload_pct``) or an HDF5 file (``profiles``, ``prior_pct``,
+optional metadata); the last two are split here by sample with
+:func:`microdl.data.strain_profiles.split_profiles`.
 
 * :func:`load_strain_sides`: the three sides as :class:`~microdl.data.strain_profiles.StrainProfiles`;
 * :func:`train_strain`: one network on train, early stopping on val (:func:`microdl.train.tasks.strain.fit_strain`);
@@ -32,23 +33,29 @@ def load_strain_sides(data: str | os.PathLike, *, mode: str = "mean", splits: st
     DataFileError
         ``data`` is neither an export folder nor a CSV file, or a side is empty.
     """
-    from microdl.data.strain_profiles import from_ddd_export, from_label_csv, split_profiles
+    from microdl.data.strain_profiles import from_ddd_export, from_hdf5, from_label_csv, split_profiles
     from microdl.exceptions import DataFileError
 
     path = Path(data)
     if path.is_dir():
+        if (path / "manifest.json").is_file() and not (path / "index.csv").is_file():
+            raise DataFileError(f"{os.fspath(path)!r} is a 'microdl ddd dataset' folder of simulations: export it "
+                                "first ('microdl ddd export DIR --out EXPORT': drops profiles without visible slip, "
+                                "writes the split by simulation) and give the export folder")
         if not (path / "index.csv").is_file():
             raise DataFileError(f"{os.fspath(path)!r} is not a 'microdl ddd export' folder (no index.csv); "
-                                "give such a folder or a CSV label file")
+                                "give such a folder, a CSV label file or an HDF5 file")
         return {s: from_ddd_export(path, mode=mode, side=s, splits=splits) for s in sides}
-    if path.suffix.lower() == ".csv":
-        parts = split_profiles(from_label_csv(path), seed=split_seed)
+    if path.suffix.lower() in (".csv", ".h5", ".hdf5"):
+        reader = from_label_csv if path.suffix.lower() == ".csv" else from_hdf5
+        parts = split_profiles(reader(path), seed=split_seed)
         empty = [s for s in sides if len(parts[s]) == 0]
         if empty:
             raise DataFileError(f"{os.fspath(path)!r} gives no profile for side(s) {empty}: too few samples per "
                                 "class and subset (each needs about 4 samples for a test and a validation one)")
         return {s: parts[s] for s in sides}
-    raise DataFileError(f"data must be a 'microdl ddd export' folder or a CSV label file, got {os.fspath(path)!r}")
+    raise DataFileError(f"data must be a 'microdl ddd export' folder, a CSV label file or an HDF5 file (.h5, .hdf5), "
+                        f"got {os.fspath(path)!r}")
 
 
 def train_strain(data: str | os.PathLike, run_dir: str | os.PathLike, config: Any = None, *, mode: str = "mean",
