@@ -54,6 +54,13 @@ def test_train_evaluate_predict(csv_data, tmp_path, capsys):
     assert list(alone) == ["two-point + PCA + random forest"]
     assert alone["two-point + PCA + random forest"] == res["reports"]["two-point + PCA + random forest"]
 
+    assert main(["strain", "evaluate", str(csv_data), "--side", "all", "--model", str(runs[0]), "--no-baseline",
+                 "--no-progress", "--json"]) == 0
+    every = json.loads(capsys.readouterr().out)
+    assert every["counts"]["all"]["samples"] == 36 and next(iter(every["reports"].values()))["n"] == 72
+    assert main(["strain", "evaluate", str(csv_data), "--side", "all", "--model", str(runs[0])]) == 2
+    assert "--no-baseline" in capsys.readouterr().err
+
     assert main(["strain", "predict", "--model", str(runs[0]), str(tmp_path / "s0_r0.1.png"), "--json"]) == 0
     pred = json.loads(capsys.readouterr().out)
     assert pred["crop"] == 16 and len(pred["predictions"]) == 1  # the crop the model was trained with

@@ -52,7 +52,8 @@ _PROGRESS = typer.Option(True, "--progress/--no-progress", help="Progress bars o
 def _accuracy_line(name: str, r: dict, side: str) -> str:
     widths = ", ".join(f"{w} um {100 * v['accuracy']:.0f} %" for w, v in r["per_width"].items()
                        if v["accuracy"] is not None)
-    return f"{name}: {100 * r['accuracy']:.1f} % of {r['n']} {side} profiles ({widths})"
+    which = "profiles" if side == "all" else f"{side} profiles"
+    return f"{name}: {100 * r['accuracy']:.1f} % of {r['n']} {which} ({widths})"
 
 
 @app.command()
@@ -96,7 +97,8 @@ def train(
 def evaluate(
     data: Path = typer.Argument(..., help="'microdl ddd export' folder, CSV label file or HDF5 file (as for train)."),
     model: list[Path] = typer.Option([], "--model", help="Run or model folder; repeat for an ensemble."),
-    side: str = typer.Option("test", "--side", help="test (once, for the table) or val."),
+    side: str = typer.Option("test", "--side", help="test (once, for the table), val, or all (no split: "
+                                                    "e.g. someone else's profiles, with --no-baseline)."),
     out: Path = typer.Option(None, "--out", help="Folder for results.json, results.md, accuracy.png."),
     mode: str = typer.Option(None, "--mode", help="DDD reference (default: the model's)."),
     baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also the two-point baseline."),

@@ -246,8 +246,8 @@ def from_label_csv(csv_path: str | os.PathLike, *, root: str | os.PathLike | Non
     Parameters
     ----------
     csv_path
-        CSV with a header: ``file`` (relative to ``root``), ``prior_pct`` or ``label``
-        (prior strain in percent: 0.1, 1 or 10), and optionally ``sample`` (the
+        CSV with a header: ``file`` (relative to ``root``), ``prior_pct`` (or
+        ``prior_strain_percent``, or ``label``: prior strain in percent, 0.1, 1 or 10), and optionally ``sample`` (the
         simulation or specimen; profiles of one sample are kept on one side of a
         split), ``width_um``, ``slip``, ``reload_pct``.
     root
@@ -269,7 +269,7 @@ def from_label_csv(csv_path: str | os.PathLike, *, root: str | os.PathLike | Non
         reader = csv.DictReader(fh)
         fields = set(reader.fieldnames or ())
         rows = list(reader)
-    label_col = "prior_pct" if "prior_pct" in fields else "label" if "label" in fields else None
+    label_col = next((c for c in ("prior_pct", "prior_strain_percent", "label") if c in fields), None)
     if "file" not in fields or label_col is None:
         raise DataFileError(f"{os.fspath(path)!r} needs the columns 'file' and 'prior_pct' (or 'label'), got "
                             f"{sorted(fields)}")

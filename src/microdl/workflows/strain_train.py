@@ -26,7 +26,9 @@ __all__ = ["load_strain_sides", "train_strain", "evaluate_strain"]
 
 def load_strain_sides(data: str | os.PathLike, *, mode: str = "mean", splits: str | os.PathLike | None = None,
                       split_seed: int = 0, sides: Sequence[str] = ("train", "val", "test")) -> dict[str, Any]:
-    """Profiles of each requested side of a DDD export (its split file) or of a CSV label file.
+    """Profiles of each requested side of a DDD export (its split file), a CSV label file or an HDF5 file.
+
+    ``sides`` holds ``"train"``, ``"val"``, ``"test"``, or ``"all"`` (every profile, no split).
 
     Raises
     ------
@@ -45,10 +47,13 @@ def load_strain_sides(data: str | os.PathLike, *, mode: str = "mean", splits: st
         if not (path / "index.csv").is_file():
             raise DataFileError(f"{os.fspath(path)!r} is not a 'microdl ddd export' folder (no index.csv); "
                                 "give such a folder, a CSV label file or an HDF5 file")
-        return {s: from_ddd_export(path, mode=mode, side=s, splits=splits) for s in sides}
+        return {s: from_ddd_export(path, mode=mode, side=None if s == "all" else s, splits=splits) for s in sides}
     if path.suffix.lower() in (".csv", ".h5", ".hdf5"):
         reader = from_label_csv if path.suffix.lower() == ".csv" else from_hdf5
-        parts = split_profiles(reader(path), seed=split_seed)
+        profiles = reader(path)
+        if list(sides) == ["all"]:
+            return {"all": profiles}
+        parts = split_profiles(profiles, seed=split_seed)
         empty = [s for s in sides if len(parts[s]) == 0]
         if empty:
             raise DataFileError(f"{os.fspath(path)!r} gives no profile for side(s) {empty}: too few samples per "
@@ -108,7 +113,8 @@ def evaluate_strain(model_dirs: Sequence[str | os.PathLike], data: str | os.Path
     data
         DDD export folder or CSV label file.
     side
-        ``"test"`` (default; touch it once, for the table) or ``"val"``.
+        ``"test"`` (default; touch it once, for the table), ``"val"``, or ``"all"`` (every
+        profile without a split, e.g. profiles from elsewhere; no baseline then).
     out
         Folder for ``results.json``, ``results.md`` and ``accuracy.png`` (``None``: nothing written).
     mode
@@ -131,10 +137,13 @@ def evaluate_strain(model_dirs: Sequence[str | os.PathLike], data: str | os.Path
     from microdl.io._atomic import check_output_folder, write_json, write_text
     from microdl.workflows.strain_predict import load_strain_model
 
-    if side not in ("val", "test"):
-        raise InvalidParameterError(f"side must be 'val' or 'test', got {side!r}")
+    if side not in ("val", "test", "all"):
+        raise InvalidParameterError(f"side must be 'val', 'test' or 'all', got {side!r}")
     if not model_dirs and not baseline:
         raise InvalidParameterError("give at least one model or ask for the baseline")
+    if side == "all" and baseline:
+        raise InvalidParameterError("side 'all' (every profile, e.g. someone else's profiles) has no training side "
+                                    "for the baseline: ask for --no-baseline")
     if out is not None:
         check_output_folder(out, create=False)
     t0 = time.perf_counter()
@@ -173,7 +182,9 @@ def evaluate_strain(model_dirs: Sequence[str | os.PathLike], data: str | os.Path
               "reports": reports, "models": models, "seconds": time.perf_counter() - t0, "files": []}
     if out is not None:
         folder = check_output_folder(out)
-        title = f"Prior-strain accuracy on the {side} side of {Path(data).name} ({mode} reference)"
+        where = "all profiles" if side == "all" else f"the {side} side"
+        ref = f" ({mode} reference)" if Path(data).is_dir() else ""
+        title = f"Prior-strain accuracy on {where} of {Path(data).name}{ref}"
         write_text(folder / "results.md", f"# {title}\n\n" + report_markdown(reports, title="Accuracy"))
         plots.save(accuracy_figure(reports), folder / "accuracy.png")
         result["files"] = [os.fspath(folder / n) for n in ("results.json", "results.md", "accuracy.png")]
