@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         if not (published_model / "model.pt").is_file():
             import_keras(pub / "published_weights_keras.hdf5", published_model)
         transfer = _done(out / "published" / "results.json") or evaluate_strain(
-            [best, published_model], pub / "labels.csv", side="all", baseline=False, out=out / "published")
+            [best, published_model], pub / "labels.csv", side="all", baseline=False, ensemble=False,
+            out=out / "published")
         summary["steps"]["published_profiles"] = {name: r["accuracy"] for name, r in transfer["reports"].items()}
 
     # 6. the deformed-configuration shortcut

@@ -101,7 +101,8 @@ def _model_label(path: Path, extra: dict[str, Any]) -> str:
 def evaluate_strain(model_dirs: Sequence[str | os.PathLike], data: str | os.PathLike, *, side: str = "test",
                     out: str | os.PathLike | None = None, mode: str | None = None,
                     splits: str | os.PathLike | None = None, split_seed: int = 0, baseline: bool = True,
-                    baseline_seed: int = 0, device: str | None = None, progress: bool = True) -> dict[str, Any]:
+                    baseline_seed: int = 0, ensemble: bool = True, device: str | None = None,
+                    progress: bool = True) -> dict[str, Any]:
     """Accuracy of models, their ensemble and the two-point baseline on one side of the data.
 
     Parameters
@@ -119,6 +120,8 @@ def evaluate_strain(model_dirs: Sequence[str | os.PathLike], data: str | os.Path
         Folder for ``results.json``, ``results.md`` and ``accuracy.png`` (``None``: nothing written).
     mode
         DDD reference mode; default the first model's recorded mode, else ``"mean"``.
+    ensemble
+        Also score the mean softmax of the models (when there are several).
     baseline, baseline_seed
         Also fit the two-point baseline (:func:`microdl.features.two_point.two_point_baseline`)
         on the train side and score it.
@@ -167,7 +170,7 @@ def evaluate_strain(model_dirs: Sequence[str | os.PathLike], data: str | os.Path
         reports[name] = accuracy_report(p, target.labels, target.meta)
         models[name] = {"path": os.fspath(path), "preprocessing": pre}
         probs.append(p)
-    if len(probs) > 1:
+    if ensemble and len(probs) > 1:
         reports["ensemble (mean softmax)"] = accuracy_report(np.mean(probs, axis=0), target.labels, target.meta)
     if baseline:
         from microdl.features.two_point import two_point_baseline
