@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--patience", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=72)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--precision", default="32-true", help="32-true or bf16-mixed (train_throughput.md)")
     p.add_argument("--mode", default="mean", choices=("mean", "full"))
     p.add_argument("--models", nargs="+", default=["yang2020-resnet", "yang2020-resnet-res4", "yang2020-resnet-res4-l2"])
     p.add_argument("--seed", type=int, default=0)
@@ -74,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def cfg(model: str) -> StrainTrainConfig:
         return StrainTrainConfig(model=model, crop=args.crop, max_epochs=args.epochs, patience=args.patience,
-                                 batch_size=args.batch_size, seed=args.seed, num_threads=args.threads)
+                                 batch_size=args.batch_size, seed=args.seed, num_threads=args.threads,
+                                 precision=args.precision)
 
     # 1. training
     runs = {}

@@ -72,7 +72,10 @@ def train(
     lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
     seed: int = typer.Option(0, "--seed", help="Seed of the weights and the shuffling."),
     split_seed: int = typer.Option(0, "--split-seed", help="Seed of the split of CSV data by sample."),
-    threads: int = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's)."),
+    threads: int = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's; 1 is fastest on a "
+                                                        "busy CPU, benchmarks/strain/train_throughput.md)."),
+    precision: str = typer.Option("32-true", "--precision", help="Lightning precision: 32-true, or bf16-mixed "
+                                                                "(about 3x faster on CPUs with AVX512-BF16)."),
     accelerator: str = typer.Option("auto", "--accelerator", help="auto (GPU if present), cpu, gpu, ..."),
     progress: bool = _PROGRESS,
     as_json: bool = JSON_OPTION,
@@ -83,7 +86,7 @@ def train(
     from microdl.workflows.strain_train import train_strain
 
     cfg = StrainTrainConfig(model=model, crop=crop, max_epochs=epochs, patience=patience, batch_size=batch_size,
-                            lr=lr, seed=seed, num_threads=threads, accelerator=accelerator)
+                            lr=lr, seed=seed, num_threads=threads, accelerator=accelerator, precision=precision)
     check_output_folder(out, option="--out", create=False)
     result = train_strain(data, out, cfg, mode=mode, split_seed=split_seed, progress=progress)
     result["id"] = result.pop("catalog_id", None)
