@@ -41,7 +41,7 @@ from microdl.provenance import environment, to_jsonable
 if TYPE_CHECKING:  # pragma: no cover
     from microdl.data.catalog import Catalog
 
-__all__ = ["TrainerConfig", "check_int", "fit", "seeded", "load_checkpoint", "merge_metrics"]
+__all__ = ["RunConfig", "TrainerConfig", "check_int", "fit", "seeded", "load_checkpoint", "merge_metrics"]
 
 _ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu", "hpu")
 
@@ -134,6 +134,32 @@ class TrainerConfig:
             raise InvalidParameterError(
                 f"devices must be <= {have} for accelerator={self.accelerator!r} ({have} {what}), "
                 f"got {self.devices}")
+
+
+class RunConfig:
+    """Methods shared by the capabilities' frozen training configurations.
+
+    A capability's config (e.g. :class:`microdl.train.tasks.gnd.GNDTrainConfig`) is a frozen
+    dataclass holding what is learned and the fields of :class:`TrainerConfig` (how to
+    train); it inherits :meth:`trainer_config`, :meth:`to_dict` and :meth:`from_dict` from here.
+    """
+
+    def trainer_config(self) -> TrainerConfig:
+        """The :class:`TrainerConfig` part of this configuration (validated)."""
+        return TrainerConfig(**{f.name: getattr(self, f.name) for f in fields(TrainerConfig)})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict of the fields."""
+        return to_jsonable(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Any:
+        """Rebuild from :meth:`to_dict` output; unknown keys are an error."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise InvalidParameterError(f"config keys must be among {sorted(names)}, got unknown {unknown}")
+        return cls(**dict(data))
 
 
 @contextlib.contextmanager

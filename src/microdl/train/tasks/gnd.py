@@ -17,7 +17,6 @@ section 3 and Appendix A1.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,9 +32,8 @@ from microdl.exceptions import InvalidParameterError, UnknownNameError, check_po
 from microdl.models.gnd_io import export_gnd_model
 from microdl.models.registry import create_model, list_models
 from microdl.models.zhang2019 import target_to_rho
-from microdl.provenance import to_jsonable
 from microdl.train.losses import MultitaskLoss, RegressionLoss, check_ratio
-from microdl.train.runner import TrainerConfig, check_int, fit
+from microdl.train.runner import RunConfig, check_int, fit
 
 if TYPE_CHECKING:  # pragma: no cover
     from microdl.data.catalog import Catalog
@@ -45,11 +43,9 @@ __all__ = ["GNDTrainConfig", "GNDTask", "fit_gnd", "RESUME_KEYS"]
 RESUME_KEYS = ("model", "model_cfg", "ratio", "reg", "lr", "batch_size", "seed", "limit_train_windows")
 """Fields that define what is learned; a resumed run must agree on them."""
 
-_TRAINER_FIELDS = tuple(f.name for f in dataclasses.fields(TrainerConfig))
-
 
 @dataclass(frozen=True)
-class GNDTrainConfig:
+class GNDTrainConfig(RunConfig):
     """Configuration of one training run.
 
     Parameters
@@ -114,23 +110,6 @@ class GNDTrainConfig:
         if self.limit_train_windows is not None:
             check_int("limit_train_windows", self.limit_train_windows, 1)
         self.trainer_config()  # validates the fields of how to train
-
-    def trainer_config(self) -> TrainerConfig:
-        """The :class:`~microdl.train.runner.TrainerConfig` part of this configuration."""
-        return TrainerConfig(**{k: getattr(self, k) for k in _TRAINER_FIELDS})
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly dict of the fields."""
-        return to_jsonable(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> GNDTrainConfig:
-        """Rebuild from :meth:`to_dict` output; unknown keys are an error."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise InvalidParameterError(f"config keys must be among {sorted(names)}, got unknown {unknown}")
-        return cls(**dict(data))
 
 
 class GNDTask(pl.LightningModule):

@@ -20,7 +20,6 @@ size effects in uniaxial compression discrete dislocation simulations. Sci. Rep.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,8 +36,7 @@ from microdl.data.strain_datamodule import StrainCropDataModule
 from microdl.data.strain_profiles import CLASS_LABELS, StrainProfiles
 from microdl.exceptions import InvalidParameterError, UnknownNameError, check_positive
 from microdl.models.registry import create_model, list_models, model_info, save_model
-from microdl.provenance import to_jsonable
-from microdl.train.runner import TrainerConfig, check_int, fit
+from microdl.train.runner import RunConfig, check_int, fit
 
 if TYPE_CHECKING:  # pragma: no cover
     from microdl.data.catalog import Catalog
@@ -51,11 +49,9 @@ STRAIN_MODELS = ("yang2020-resnet", "yang2020-resnet-res4", "yang2020-resnet-res
 RESUME_KEYS = ("model", "model_cfg", "lr", "batch_size", "crop", "l2", "antialias", "seed")
 """Fields that define what is learned; a resumed run must agree on them."""
 
-_TRAINER_FIELDS = tuple(f.name for f in dataclasses.fields(TrainerConfig))
-
 
 @dataclass(frozen=True)
-class StrainTrainConfig:
+class StrainTrainConfig(RunConfig):
     """Configuration of one training run (defaults: the paper's settings).
 
     Parameters
@@ -125,23 +121,6 @@ class StrainTrainConfig:
     def l2_factor(self) -> float:
         """The L2 factor used: ``l2``, or the registry entry's ``keras_l2``."""
         return float(self.l2) if self.l2 is not None else float(model_info(self.model).get("keras_l2", 0.0))
-
-    def trainer_config(self) -> TrainerConfig:
-        """The :class:`~microdl.train.runner.TrainerConfig` part of this configuration."""
-        return TrainerConfig(**{k: getattr(self, k) for k in _TRAINER_FIELDS})
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly dict of the fields."""
-        return to_jsonable(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> StrainTrainConfig:
-        """Rebuild from :meth:`to_dict` output; unknown keys are an error."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise InvalidParameterError(f"config keys must be among {sorted(names)}, got unknown {unknown}")
-        return cls(**dict(data))
 
 
 class StrainTask(pl.LightningModule):
