@@ -35,6 +35,22 @@ def test_generate_json_and_file(tmp_path, capsys):
     assert listing["entries"][0]["id"] == res["id"]
 
 
+def test_generate_self_avoiding_and_train_on_a_stream(tmp_path, capsys):
+    val = tmp_path / "val.h5"
+    assert main(["gnd", "generate", "--per-class", "10", "--seed", "1", "--out", str(val), "--walk", "self-avoiding",
+                 "--json", "--no-progress"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_windows"] == 50
+    with h5py.File(val) as f:
+        assert json.loads(f.attrs["config"])["walk"] == "self-avoiding"
+    args = ["gnd", "train", "--val", str(val), "--out", str(tmp_path / "run"), "--model", "gnd-anchored",
+            "--stream-per-class", "8", "--augment", "--reg", "mape", "--monitor", "val_mape_pct", "--epochs", "1",
+            "--accelerator", "cpu", "--devices", "1", "--json", "--no-progress"]
+    assert main(args) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["epochs_completed"] == 1 and res["train_fresh_each_epoch"] is True
+    assert main(["gnd", "train", "--val", str(val), "--out", str(tmp_path / "r2"), "--no-progress"]) == 2
+
+
 @pytest.mark.parametrize("suffix", [".npy", ".csv"])
 def test_predict_writes_maps_and_figure(tmp_path, capsys, tiny_model, suffix):
     rng = np.random.default_rng(0)

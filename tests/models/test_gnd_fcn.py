@@ -21,7 +21,7 @@ def test_map_pass_equals_window_pass():
     rng = np.random.default_rng(1)
     gnd_map = rng.normal(size=(15, 12, 2)) * 1e15
     model = _calibrated()
-    rho_map, n_map = predict_map(model, gnd_map, border="zero", batch_size=50)
+    rho_map, n_map, _ = predict_map(model, gnd_map, border="zero", batch_size=50)
     padded = np.pad(gnd_map, ((3, 3), (3, 3), (0, 0)))
     mag = np.hypot(padded[..., 0], padded[..., 1])[..., None]
     full = np.concatenate([padded, mag], axis=2)

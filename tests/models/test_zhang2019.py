@@ -81,14 +81,16 @@ def test_forward_rejects_wrong_shape():
 def test_target_transform_round_trip():
     rho = np.array([1e13, 1e15, 5e16])
     z = rho_to_target(rho)
-    np.testing.assert_allclose(z, np.log1p(rho / 1e15))
+    unit = 1.0 / (3 / 7 * 1e-6 * 3e-10)  # the default unit is 1 / (s b) of the paper's text
+    np.testing.assert_allclose(z, np.log1p(rho / unit))
+    np.testing.assert_allclose(rho_to_target(rho, 1e15), np.log1p(rho / 1e15))
     np.testing.assert_allclose(target_to_rho(z), rho, rtol=1e-12)
     zt = rho_to_target(torch.tensor(rho))
     np.testing.assert_allclose(target_to_rho(zt).numpy(), rho, rtol=1e-12)
 
 
 def test_input_scaling_is_fixed_asinh():
-    model = ZhangNgan2019GND()
+    model = ZhangNgan2019GND(rho_unit_per_m2=1e15)
     x = torch.tensor([-2e15, 0.0, 1e15])
     np.testing.assert_allclose(model.scale_input(x).numpy(), np.arcsinh([-2.0, 0.0, 1.0]),
                                rtol=1e-6)

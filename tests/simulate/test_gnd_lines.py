@@ -12,6 +12,7 @@ from microdl.exceptions import InvalidParameterError, ShapeError
 from microdl.simulate import _gnd_kernels as kern
 from microdl.simulate.gnd_lines import (
     PAPER_SPLITS,
+    WALKS,
     GNDLineConfig,
     _sample_windows_traced,
     _training_map,
@@ -174,6 +175,23 @@ def test_walk_uses_five_neighbours_except_predecessor():
     for v in common:
         counts = np.array(list(v.values()))
         assert counts.min() > 0.4 * counts.mean()  # roughly uniform
+
+
+def test_self_avoiding_walks_never_revisit_and_correlate_more():
+    state = np.array([7], np.uint64)
+    bx = np.empty(200, np.int64)
+    by = np.empty(200, np.int64)
+    for _ in range(2000):
+        n = kern.random_walk(state, 9, 9, 2, 200, bx, by, True)
+        nodes = list(zip(bx[:n].tolist(), by[:n].tolist(), strict=True))
+        assert len(set(nodes)) == n
+    pearson = {}
+    for walk in WALKS:
+        _, rho_t, n_lines = sample_windows(400, config=GNDLineConfig(walk=walk), rng=3)
+        pearson[walk] = np.corrcoef(n_lines, rho_t)[0, 1]
+    assert pearson["self-avoiding"] > pearson["random"] + 0.05  # straighter lines: N says more about rho_t
+    with pytest.raises(InvalidParameterError):
+        GNDLineConfig(walk="levy")
 
 
 def test_map_shapes_dtypes_and_larger_grid():

@@ -168,3 +168,37 @@ def test_early_stopping_keeps_best(tmp_path, synth):
     assert out["best_val_loss"] == pytest.approx(min(val_loss.values()), rel=1e-6)
     model = load_gnd_model(tmp_path / "run" / "model.pt", device="cpu")
     assert model.export_extra["best_val_loss"] == pytest.approx(out["best_val_loss"])
+
+
+def test_stream_gives_fresh_reproducible_epochs(synth):
+    from microdl.data.gnd_datamodule import GNDStream
+
+    dm = GNDDataModule(GNDStream(6, seed=4), synth(10, 1), batch_size=8)
+    assert dm.sizes["train_windows"] == 30
+    loader = dm.train_dataloader()
+    assert len(loader) == 4
+    first = torch.cat([b[1] for b in loader])
+    second = torch.cat([b[1] for b in loader])  # no trainer: each pass is the next epoch
+    assert len(first) == 30 and not torch.equal(first, second)
+    again = GNDDataModule(GNDStream(6, seed=4), synth(10, 1), batch_size=8).train_dataloader()
+    torch.testing.assert_close(torch.cat([b[1] for b in again]), first)
+    with pytest.raises(InvalidParameterError):
+        GNDStream(0)
+
+
+def test_fit_streamed_augmented_mape_on_validation_mape(tmp_path, synth):
+    cfg = _cfg(model="gnd-anchored", model_cfg={"width": 8, "wide": 4, "head": 8}, reg="mape", augment=True,
+               stream_per_class=20, monitor="val_mape_pct", lr_schedule="onecycle", max_epochs=2)
+    out = fit_gnd(cfg, None, synth(40, 2), tmp_path / "run", progress=False)
+    assert out["epochs_completed"] == 2
+    assert "val_mape_pct" in Path(out["best_checkpoint"]).name
+    assert out["best_val_mape_pct"] == pytest.approx(min(_epoch_rows(out["metrics_csv"], "val_mape_pct").values()))
+    rec = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert rec["config"]["stream_per_class"] == 20 and rec["train_fresh_each_epoch"] is True
+    model = load_gnd_model(out["model_path"], device="cpu")
+    assert predict_windows(model, synth(5, 3)["gnd"]).rho_t.shape == (5,)
+    with pytest.raises(InvalidParameterError):
+        fit_gnd(_cfg(), None, synth(40, 2), tmp_path / "run2", progress=False)
+    for bad in ({"monitor": "val_acc"}, {"lr_schedule": "step"}, {"stream_per_class": 0}, {"augment": 1}):
+        with pytest.raises(InvalidParameterError):
+            _cfg(**bad)

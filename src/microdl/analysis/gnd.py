@@ -29,7 +29,9 @@ from torch import nn
 from microdl.exceptions import InvalidParameterError, NonFiniteError, ShapeError
 from microdl.data.gnd import N_CLASSES, WINDOW, windows_to_tensor
 from microdl.analysis.gnd_figures import plot_confusion, plot_rho_scatter
+from microdl.analysis.gnd_stats import bootstrap_intervals, pearson_log
 from microdl.models.zhang2019 import target_to_rho
+from microdl.simulate.gnd_config import RHO_UNIT_PER_M2
 
 __all__ = [
     "WindowPredictions",
@@ -67,6 +69,9 @@ class MapPredictions(NamedTuple):
     """``(H, W)`` float64 total density in m^-2 (NaN where no prediction, ``border="valid"``)."""
     n_lines: np.ndarray
     """``(H, W)`` int64 number of lines 1..5 (0 where no prediction)."""
+    log_spread: np.ndarray | None = None
+    """``(H, W)`` float64 standard deviation of the members' ``ln rho_t`` for an ensemble
+    (:class:`~microdl.models.gnd_ensemble.GNDEnsemble`; NaN where no prediction), else ``None``."""
 
 
 def _check_positive_int(name: str, value: int) -> None:
@@ -175,7 +180,7 @@ def _run(model: nn.Module, batches, device: torch.device, forward=None) -> Windo
     was_training = model.training
     model.eval()
     model.to(device)
-    unit = float(getattr(model, "rho_unit_per_m2", 1e15))
+    unit = float(getattr(model, "rho_unit_per_m2", RHO_UNIT_PER_M2))
     rho, proba = [], []
     try:
         for x in batches:
@@ -229,6 +234,8 @@ def evaluate_gnd(
     device: str | torch.device | None = None,
     *,
     figures_dir: str | os.PathLike | None = None,
+    scale: float | None = None,
+    bootstrap: int = 0,
 ) -> dict[str, Any]:
     """Evaluate a model on labelled windows (Table 1 of Zhang & Ngan 2019).
 
@@ -242,16 +249,32 @@ def evaluate_gnd(
         ``(n,)`` true line counts 1..5.
     figures_dir
         If given, write ``rho_scatter.png`` and ``n_confusion.png`` there.
+    scale
+        A density factor fitted on validation data (:func:`microdl.analysis.gnd_stats.mape_scale`):
+        adds ``scaled`` (``scale``, ``mape_rho_t``, ``median_ape_rho_t`` of ``scale * rho_pred``).
+    bootstrap
+        If > 0, add ``intervals`` (:func:`microdl.analysis.gnd_stats.bootstrap_intervals` with
+        this many resamples) of the scaled predictions when ``scale`` is given, else of the raw ones.
 
     Returns
     -------
     dict
         :func:`gnd_metrics` (``mape_rho_t`` in percent, ``n_accuracy`` as a
-        fraction, ``confusion`` 5 x 5, per-class values), plus ``figures``
-        (paths) when ``figures_dir`` is given.
+        fraction, ``confusion`` 5 x 5, per-class values, ``pearson_log_rho_t``), plus
+        ``figures`` (paths) when ``figures_dir`` is given, ``scaled`` and ``intervals``.
     """
     pred = predict_windows(model, gnd, batch_size=batch_size, device=device)
     result = gnd_metrics(rho_t, pred.rho_t, n_lines, pred.n_lines)
+    result["pearson_log_rho_t"] = pearson_log(rho_t, np.maximum(pred.rho_t, 1e-300))
+    headline = pred.rho_t
+    if scale is not None:
+        headline = scale * pred.rho_t
+        ape = np.abs(headline - rho_t) / rho_t * 100.0
+        result["scaled"] = {"scale": float(scale), "mape_rho_t": float(ape.mean()),
+                            "median_ape_rho_t": float(np.median(ape))}
+    if bootstrap:
+        result["intervals"] = bootstrap_intervals(rho_t, headline, n_lines, pred.n_lines,
+                                                  n_boot=bootstrap)
     if figures_dir is not None:
         figures_dir = Path(figures_dir)
         result["figures"] = {
@@ -330,7 +353,8 @@ def predict_map(
     Returns
     -------
     MapPredictions
-        ``rho_t`` ``(H, W)`` in m^-2 and ``n_lines`` ``(H, W)``.
+        ``rho_t`` ``(H, W)`` in m^-2 and ``n_lines`` ``(H, W)``; ``log_spread`` ``(H, W)`` for
+        a model with a ``spread`` method (an ensemble).
 
     Raises
     ------
@@ -375,13 +399,36 @@ def predict_map(
     def strip_forward(strip: torch.Tensor) -> torch.Tensor:  # (1, 6, rows, out_w) -> (rows*out_w, 6)
         return model.forward_map(strip).permute(0, 2, 3, 1).reshape(-1, N_CLASSES + 1)
 
-    pred = _run(model, batches(), _model_device(model, device), strip_forward if fully_conv else None)
+    dev = _model_device(model, device)
+    pred = _run(model, batches(), dev, strip_forward if fully_conv else None)
     rho = pred.rho_t.reshape(out_h, out_w)
     n = pred.n_lines.reshape(out_h, out_w)
+    spread = None
+    if hasattr(model, "spread"):
+        spread = _spread(model, batches(), dev, fully_conv).reshape(out_h, out_w)
     if border == "valid":
         rho_full = np.full((h, w), np.nan)
         n_full = np.zeros((h, w), dtype=np.int64)
         rho_full[_HALF:h - _HALF, _HALF:w - _HALF] = rho
         n_full[_HALF:h - _HALF, _HALF:w - _HALF] = n
-        return MapPredictions(rho_full, n_full)
-    return MapPredictions(rho, n)
+        spread_full = None
+        if spread is not None:
+            spread_full = np.full((h, w), np.nan)
+            spread_full[_HALF:h - _HALF, _HALF:w - _HALF] = spread
+        return MapPredictions(rho_full, n_full, spread_full)
+    return MapPredictions(rho, n, spread)
+
+
+@torch.no_grad()
+def _spread(model: nn.Module, batches, device: torch.device, fully_conv: bool) -> np.ndarray:
+    """The ensemble spread for the same batches as :func:`_run` (windows or strips of rows)."""
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        for x in batches:
+            x = x.to(device)
+            out.append((model.spread_map(x).reshape(-1) if fully_conv else model.spread(x)).double().cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(out).numpy() if out else np.zeros(0)

@@ -66,6 +66,7 @@ def plot_map_prediction(
     truth_rho_t: np.ndarray | None = None,
     truth_n_lines: np.ndarray | None = None,
     title: str | None = None,
+    log_spread: np.ndarray | None = None,
 ) -> Path:
     """Save a figure of a GND map and the predicted rho_t and N maps.
 
@@ -80,16 +81,20 @@ def plot_map_prediction(
         PNG file to write.
     truth_rho_t, truth_n_lines
         Optional ground truth (e.g. for generated maps), shown in a second row.
+    log_spread
+        Optional ``(H, W)`` uncertainty of an ensemble (standard deviation of the members'
+        ``ln rho_t``), shown as the factor ``exp(spread)`` in a fourth panel.
     """
     from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm
 
     has_truth = truth_rho_t is not None
     nrows = 2 if has_truth else 1
-    fig, axes = plots.figure(nrows, 3, size=(13, 4.2 * nrows), dpi=110, squeeze=False)
+    ncols = 4 if log_spread is not None else 3
+    fig, axes = plots.figure(nrows, ncols, size=(4.4 * ncols, 4.2 * nrows), dpi=110, squeeze=False)
     mag = np.hypot(gnd_map[..., 0], gnd_map[..., 1])
     positive = rho_t[rho_t > 0]
     lo = float(np.percentile(positive, 1)) if positive.size else 1e13
-    hi = float(rho_t.max()) if positive.size else 1e16
+    hi = float(positive.max()) if positive.size else 1e16
     if has_truth:
         tpos = truth_rho_t[truth_rho_t > 0]
         if tpos.size:
@@ -119,6 +124,12 @@ def plot_map_prediction(
     im = axes[0, 2].imshow(n_shown, norm=n_norm, cmap=n_cmap, origin="lower")
     axes[0, 2].set_title("predicted N (lines per pixel)")
     fig.colorbar(im, ax=axes[0, 2], fraction=0.046, ticks=range(0, 6))
+    if log_spread is not None:
+        im = axes[0, 3].imshow(np.ma.masked_where(empty, np.exp(log_spread)), cmap="magma", origin="lower")
+        axes[0, 3].set_title("ensemble uncertainty: factor exp(sd ln rho_t)")
+        fig.colorbar(im, ax=axes[0, 3], fraction=0.046)
+        if has_truth:
+            axes[1, 3].axis("off")
     if has_truth:
         axes[1, 0].axis("off")
         truth_shown = np.ma.masked_where(truth_rho_t <= 0, np.clip(truth_rho_t, rho_norm.vmin, None))

@@ -24,6 +24,7 @@ from microdl.exceptions import InvalidParameterError, ShapeError, check_positive
 from microdl.models.registry import register_model
 from microdl.data.gnd import N_CLASSES, WINDOW
 from microdl.models.zhang2019 import GNDModel, InputTransform
+from microdl.simulate.gnd_config import RHO_UNIT_PER_M2
 
 __all__ = ["GNDFullyConvolutional", "gnd_fcn7"]
 
@@ -58,7 +59,7 @@ class GNDFullyConvolutional(GNDModel):
     fully_convolutional = True
 
     def __init__(self, width: int = 128, dropout: float = 0.2, input_transform: InputTransform = "asinh",
-                 rho_unit_per_m2: float = 1e15) -> None:
+                 rho_unit_per_m2: float = RHO_UNIT_PER_M2) -> None:
         super().__init__()
         if width < 2:
             raise InvalidParameterError(f"width must be >= 2, got {width}")
@@ -96,7 +97,7 @@ class GNDFullyConvolutional(GNDModel):
     input="(n, 3, 7, 7) m^-2 [screw, edge, |rho_GND|]; whole maps (n, 3, H, W) via forward_map",
 )
 def gnd_fcn7(width: int = 128, dropout: float = 0.2, input_transform: InputTransform = "asinh",
-             rho_unit_per_m2: float = 1e15) -> GNDFullyConvolutional:
+             rho_unit_per_m2: float = RHO_UNIT_PER_M2) -> GNDFullyConvolutional:
     """microdl's fully convolutional GND model, 7 x 7 receptive field (:class:`GNDFullyConvolutional`)."""
     return GNDFullyConvolutional(width=width, dropout=dropout, input_transform=input_transform,
                                  rho_unit_per_m2=rho_unit_per_m2)

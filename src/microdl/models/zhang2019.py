@@ -10,10 +10,12 @@ density map with three channels ``[screw, edge, |rho_GND|]`` (m^-2) to
 Units and scaling
 -----------------
 Callers pass densities in m^-2. The model owns a fixed (non-learned) input
-transform, by default ``asinh(rho / rho_unit)`` with ``rho_unit = 1e15 m^-2``:
-it is linear for ``|rho| << rho_unit``, logarithmic above, odd (keeps the sign
-of the screw and edge components) and maps the 1e13..5e16 m^-2 range of the
-data to about 0.01..4.6. The regression output is the transformed target
+transform, by default ``asinh(rho / rho_unit)`` with ``rho_unit = 1/(s b)`` =
+7.78e15 m^-2 (:func:`microdl.simulate.gnd_config.rho_unit`, one pixel-length of line in
+a pixel): it is linear for ``|rho| << rho_unit``, logarithmic above, odd (keeps the
+sign of the screw and edge components) and maps the 1e13..5e16 m^-2 range of the
+data to about 0.001..2.6. Models saved with another unit (the shipped ones use
+1e15 m^-2) keep it: it is part of their stored configuration. The regression output is the transformed target
 ``z = log(1 + rho_t / rho_unit)``; :func:`target_to_rho` inverts it
 (``rho_t = rho_unit * expm1(z)``). The mean-square-logarithmic loss of eqn (3)
 is then the plain MSE of ``z``; see :mod:`microdl.train.losses`.
@@ -58,6 +60,7 @@ from microdl.exceptions import (
     check_positive,
 )
 from microdl.data.gnd import N_CLASSES, WINDOW
+from microdl.simulate.gnd_config import RHO_UNIT_PER_M2
 from microdl.models.registry import register_model
 
 __all__ = [
@@ -73,7 +76,7 @@ InputTransform = Literal["asinh", "linear"]
 _ArrayT = TypeVar("_ArrayT", np.ndarray, Tensor)
 
 
-def rho_to_target(rho_per_m2: _ArrayT, rho_unit_per_m2: float = 1e15) -> _ArrayT:
+def rho_to_target(rho_per_m2: _ArrayT, rho_unit_per_m2: float = RHO_UNIT_PER_M2) -> _ArrayT:
     """Transform a total density to the regression target ``log(1 + rho / rho_unit)``.
 
     Parameters
@@ -90,7 +93,7 @@ def rho_to_target(rho_per_m2: _ArrayT, rho_unit_per_m2: float = 1e15) -> _ArrayT
     Examples
     --------
     >>> import numpy as np
-    >>> float(rho_to_target(np.array(1e15)))  # log(2)
+    >>> float(rho_to_target(np.array(1e15), rho_unit_per_m2=1e15))  # log(2)
     0.6931471805599453
     """
     if isinstance(rho_per_m2, Tensor):
@@ -98,7 +101,7 @@ def rho_to_target(rho_per_m2: _ArrayT, rho_unit_per_m2: float = 1e15) -> _ArrayT
     return np.log1p(np.asarray(rho_per_m2) / rho_unit_per_m2)
 
 
-def target_to_rho(z: _ArrayT, rho_unit_per_m2: float = 1e15) -> _ArrayT:
+def target_to_rho(z: _ArrayT, rho_unit_per_m2: float = RHO_UNIT_PER_M2) -> _ArrayT:
     """Inverse of :func:`rho_to_target`: ``rho = rho_unit * (exp(z) - 1)`` in m^-2."""
     if isinstance(z, Tensor):
         return torch.expm1(z) * rho_unit_per_m2
@@ -182,7 +185,7 @@ class ZhangNgan2019GND(GNDModel):
         self,
         dropout: float = 0.5,
         input_transform: InputTransform = "asinh",
-        rho_unit_per_m2: float = 1e15,
+        rho_unit_per_m2: float = RHO_UNIT_PER_M2,
         input_batchnorm: bool = True,
     ) -> None:
         super().__init__()
@@ -239,7 +242,7 @@ class ZhangNgan2019GND(GNDModel):
 def zhang2019_gnd(
     dropout: float = 0.5,
     input_transform: InputTransform = "asinh",
-    rho_unit_per_m2: float = 1e15,
+    rho_unit_per_m2: float = RHO_UNIT_PER_M2,
     input_batchnorm: bool = True,
 ) -> ZhangNgan2019GND:
     """Zhang & Ngan (2019) Table A1 preset (343,434 trainable parameters).

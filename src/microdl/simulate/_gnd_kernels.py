@@ -70,7 +70,7 @@ def _is_boundary(x2, y2, g2w, g2h):
 
 
 @njit(cache=True)
-def random_walk(state, width, height, min_nodes, max_nodes, bx, by):
+def random_walk(state, width, height, min_nodes, max_nodes, bx, by, avoid=False):
     """Fill ``bx, by`` (half-pixel ints) with one accepted walk; return its node count.
 
     Start: a uniformly chosen boundary edge midpoint. Step: uniform choice among
@@ -80,9 +80,12 @@ def random_walk(state, width, height, min_nodes, max_nodes, bx, by):
     boundary. Rejected and redrawn: walks with fewer than ``min_nodes`` nodes,
     walks reaching ``max_nodes`` nodes without hitting the boundary, and walks
     ending on their own start edge (a loop pinned to one boundary point).
+    With ``avoid`` the walk is self-avoiding: edges it has visited are not
+    candidates, and a walk left without a candidate is redrawn.
     """
     g2w = 2 * width
     g2h = 2 * height
+    visited = np.zeros((g2w + 1, g2h + 1), np.bool_)
     perimeter = 2 * (width + height)
     cand_x = np.empty(8, np.int64)
     cand_y = np.empty(8, np.int64)
@@ -102,6 +105,9 @@ def random_walk(state, width, height, min_nodes, max_nodes, bx, by):
         px, py = -1, -1  # predecessor
         n = 1
         accepted = False
+        if avoid:
+            visited[:, :] = False
+            visited[x2, y2] = True
         while n < max_nodes:
             # pixels touching the current edge
             nc = 0
@@ -124,12 +130,18 @@ def random_walk(state, width, height, min_nodes, max_nodes, bx, by):
                         ex, ey = cx, cy + 1
                     if (ex == x2 and ey == y2) or (ex == px and ey == py):
                         continue
+                    if avoid and visited[ex, ey]:
+                        continue
                     cand_x[nc] = ex
                     cand_y[nc] = ey
                     nc += 1
+            if nc == 0:  # a self-avoiding walk that trapped itself
+                break
             st, j = _draw(st, nc)
             px, py = x2, y2
             x2, y2 = cand_x[j], cand_y[j]
+            if avoid:
+                visited[x2, y2] = True
             bx[n] = x2
             by[n] = y2
             n += 1
@@ -200,7 +212,7 @@ def smooth_walk(bx, by, n, weights, out, start):
 
 
 @njit(cache=True)
-def simulate_lines(state, n_lines, width, height, min_nodes, max_nodes, weights):
+def simulate_lines(state, n_lines, width, height, min_nodes, max_nodes, weights, avoid=False):
     """Walk and smooth ``n_lines`` lines: returns points (P, 2) and offsets (n_lines + 1,)."""
     m = weights.shape[0]
     bx = np.empty(max_nodes, np.int64)
@@ -210,7 +222,7 @@ def simulate_lines(state, n_lines, width, height, min_nodes, max_nodes, weights)
     offsets = np.zeros(n_lines + 1, np.int64)
     p = 0
     for i in range(n_lines):
-        n = random_walk(state, width, height, min_nodes, max_nodes, bx, by)
+        n = random_walk(state, width, height, min_nodes, max_nodes, bx, by, avoid)
         need = p + (n - 1) * m + 1
         if need > pts.shape[0]:
             new_cap = max(2 * pts.shape[0], need)
@@ -317,12 +329,12 @@ def accumulate_lines(pts, offsets, g, rho, cnt, stamp):
 
 @njit(cache=True)
 def simulate_one_map(seed, grid, lines_min, lines_max, min_nodes, max_nodes, weights,
-                     g, rho, cnt):
+                     g, rho, cnt, avoid=False):
     """One training map: draw its line count, simulate, accumulate into g/rho/cnt."""
     state = np.empty(1, np.uint64)
     state[0] = seed
     n_lines = lines_min + _randint(state, lines_max - lines_min + 1)
-    pts, offsets = simulate_lines(state, n_lines, grid, grid, min_nodes, max_nodes, weights)
+    pts, offsets = simulate_lines(state, n_lines, grid, grid, min_nodes, max_nodes, weights, avoid)
     stamp = np.full((grid, grid), -1, np.int64)
     accumulate_lines(pts, offsets, g, rho, cnt, stamp)
     return state[0]
@@ -330,7 +342,7 @@ def simulate_one_map(seed, grid, lines_min, lines_max, min_nodes, max_nodes, wei
 
 @njit(cache=True, parallel=True)
 def simulate_batch(root, first_index, n_maps, grid, lines_min, lines_max, min_nodes,
-                   max_nodes, weights, window, n_min, n_max, cap_per_class):
+                   max_nodes, weights, window, n_min, n_max, cap_per_class, avoid=False):
     """Simulate maps ``first_index .. first_index + n_maps - 1`` and pick window centres.
 
     Returns ``g (B, G, G, 2)``, ``rho (B, G, G)``, ``cnt (B, G, G)`` in pixel units
@@ -350,7 +362,7 @@ def simulate_batch(root, first_index, n_maps, grid, lines_min, lines_max, min_no
     for b in prange(n_maps):
         seed = map_seed(root, first_index + b)
         st = simulate_one_map(seed, grid, lines_min, lines_max, min_nodes, max_nodes,
-                              weights, g[b], rho[b], cnt[b])
+                              weights, g[b], rho[b], cnt[b], avoid)
         order = np.arange(span * span)
         for i in range(order.shape[0] - 1, 0, -1):  # Fisher-Yates
             st, j = _draw(st, i + 1)

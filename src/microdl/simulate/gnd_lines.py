@@ -31,7 +31,6 @@ deep learning. *International Journal of Plasticity*.
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,126 +40,30 @@ import numpy as np
 from microdl._rng import RandomLike, as_generator
 from microdl.exceptions import InvalidParameterError, ShapeError
 from microdl.simulate import _gnd_kernels as _k
+from microdl.simulate.gnd_config import (
+    PAPER_SPLITS,
+    RHO_UNIT_PER_M2,
+    WALKS,
+    GNDLineConfig,
+    _check_int,
+    density_per_pixel_length,
+    rho_unit,
+)
 
 __all__ = [
     "PAPER_SPLITS",
+    "RHO_UNIT_PER_M2",
+    "WALKS",
     "GNDLineConfig",
     "GNDMap",
     "density_per_pixel_length",
     "generate_map",
     "pixel_densities",
+    "rho_unit",
     "sample_windows",
 ]
 
-#: Total windows per split in Zhang & Ngan (2019) §2.2 (balanced: per class = total / 5).
-PAPER_SPLITS: dict[str, int] = {"train": 500_000, "val": 100_000, "test": 100_000}
-
 _MAPS_PER_BATCH = 1024
-
-
-def _check_int(name: str, value: object, low: int, high: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InvalidParameterError(f"{name} must be an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
-        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise InvalidParameterError(f"{name} must be {bound}, got {value!r}")
-
-
-def _check_float(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise InvalidParameterError(f"{name} must be a real number, got {value!r}")
-    if not math.isfinite(float(value)) or float(value) <= 0.0:
-        raise InvalidParameterError(f"{name} must be a finite number > 0, got {value!r}")
-
-
-@dataclass(frozen=True)
-class GNDLineConfig:
-    """Parameters of the random-line GND dataset (Zhang & Ngan 2019, §2.2).
-
-    Parameters
-    ----------
-    grid_pixels
-        Side of the simulated map in pixels (paper: 21).
-    window
-        Side of the square input window in pixels, odd (paper: 7).
-    pixel_size_um
-        Pixel side ``s`` in µm (paper: 3/7 µm).
-    plane_thickness_m
-        Slip-plane thickness ``b`` in m (paper: 3 Å); ``rho = l / (s^2 b)``.
-    n_min, n_max
-        Classes of the centre-pixel line count ``N`` kept, balanced (paper: 1..5).
-    lines_per_map_min, lines_per_map_max
-        Number of lines per training map, uniform on this inclusive range.
-        ``lines_per_map_max`` must be >= ``n_max`` (a pixel cannot be crossed by
-        more distinct lines than the map has).
-    min_walk_nodes
-        Walks with fewer nodes are redrawn; ``None`` means ``grid_pixels + 1``
-        (for the map actually simulated). At least 2.
-    max_walk_nodes
-        Walks reaching this many nodes without hitting the boundary are redrawn;
-        ``None`` means ``3 * (grid_pixels + 1)``.
-    spline_samples_per_span
-        B-spline sample points per node interval (>= 1); the smoothed line is the
-        polyline through these samples.
-    windows_per_map_per_class
-        At most this many windows of each class are cut from one map.
-
-    Raises
-    ------
-    InvalidParameterError
-        For any value out of range; the message names the parameter.
-
-    References
-    ----------
-    Zhang, Y. & Ngan, A. H. W. (2019). Extracting dislocation microstructures by
-    deep learning. *Int. J. Plasticity*.
-    """
-
-    grid_pixels: int = 21
-    window: int = 7
-    pixel_size_um: float = 3 / 7
-    plane_thickness_m: float = 3e-10
-    n_min: int = 1
-    n_max: int = 5
-    lines_per_map_min: int = 1
-    lines_per_map_max: int = 60
-    min_walk_nodes: int | None = None
-    max_walk_nodes: int | None = None
-    spline_samples_per_span: int = 6
-    windows_per_map_per_class: int = 8
-
-    def __post_init__(self) -> None:
-        _check_int("window", self.window, 1)
-        if self.window % 2 != 1:
-            raise InvalidParameterError(f"window must be odd, got {self.window!r}")
-        _check_int("grid_pixels", self.grid_pixels, max(self.window, 2))
-        _check_float("pixel_size_um", self.pixel_size_um)
-        _check_float("plane_thickness_m", self.plane_thickness_m)
-        _check_int("n_min", self.n_min, 1)
-        _check_int("n_max", self.n_max, self.n_min)
-        _check_int("lines_per_map_min", self.lines_per_map_min, 1)
-        _check_int("lines_per_map_max", self.lines_per_map_max, self.lines_per_map_min)
-        if self.lines_per_map_max < self.n_max:
-            raise InvalidParameterError(
-                f"lines_per_map_max must be >= n_max={self.n_max} so that every class can "
-                f"occur, got {self.lines_per_map_max!r}")
-        if self.min_walk_nodes is not None:
-            _check_int("min_walk_nodes", self.min_walk_nodes, 2)
-        if self.max_walk_nodes is not None:
-            low = max(3, (self.min_walk_nodes or self.grid_pixels + 1) + 1)
-            _check_int("max_walk_nodes", self.max_walk_nodes, low)
-        _check_int("spline_samples_per_span", self.spline_samples_per_span, 1, 1000)
-        _check_int("windows_per_map_per_class", self.windows_per_map_per_class, 1)
-
-    def walk_limits(self, grid_pixels: int | None = None) -> tuple[int, int]:
-        """Return ``(min_walk_nodes, max_walk_nodes)`` resolved for a map of ``grid_pixels``."""
-        g = self.grid_pixels if grid_pixels is None else grid_pixels
-        lo = g + 1 if self.min_walk_nodes is None else self.min_walk_nodes
-        hi = 3 * (g + 1) if self.max_walk_nodes is None else self.max_walk_nodes
-        if hi <= lo:
-            raise InvalidParameterError(
-                f"max_walk_nodes must be > min_walk_nodes={lo} for a {g} x {g} map, got {hi}")
-        return lo, hi
 
 
 @dataclass(frozen=True)
@@ -186,18 +89,6 @@ class GNDMap:
     rho_t: np.ndarray
     n_lines: np.ndarray
     lines: list[np.ndarray]
-
-
-def density_per_pixel_length(pixel_size_um: float, plane_thickness_m: float) -> float:
-    """Density in m^-2 of one pixel-length of line inside one pixel: ``1 / (s b)``.
-
-    A line of length ``l = L s`` (``L`` in pixels) in a pixel of side ``s`` gives
-    ``rho = l / (s^2 b) = L / (s b)``. For ``s = 3/7`` µm and ``b = 3`` Å this is
-    about 7.78e15 m^-2.
-    """
-    _check_float("pixel_size_um", pixel_size_um)
-    _check_float("plane_thickness_m", plane_thickness_m)
-    return 1.0 / (pixel_size_um * 1e-6 * plane_thickness_m)
 
 
 def _stack_gnd(g_xy: np.ndarray, factor: float) -> np.ndarray:
@@ -341,7 +232,7 @@ def generate_map(
     gen = as_generator(rng)
     state = np.array([gen.integers(0, 2**63, dtype=np.uint64)], np.uint64)
     weights = _k.spline_weights(config.spline_samples_per_span)
-    pts, offsets = _k.simulate_lines(state, n_lines, g_px, g_px, lo, hi, weights)
+    pts, offsets = _k.simulate_lines(state, n_lines, g_px, g_px, lo, hi, weights, config.avoid)
     return _map_from_lines(pts, offsets, g_px, config)
 
 
@@ -357,7 +248,7 @@ def _training_map(root: int, index: int, config: GNDLineConfig) -> GNDMap:
     state = np.array([_k.map_seed(np.uint64(root), np.uint64(index))], np.uint64)
     n = config.lines_per_map_min + _k._randint(
         state, config.lines_per_map_max - config.lines_per_map_min + 1)
-    pts, offsets = _k.simulate_lines(state, n, gp, gp, lo, hi, weights)
+    pts, offsets = _k.simulate_lines(state, n, gp, gp, lo, hi, weights, config.avoid)
     return _map_from_lines(pts, offsets, gp, config)
 
 
@@ -414,7 +305,7 @@ def _sample_windows_traced(
             g, rho, cnt, cand = _k.simulate_batch(
                 np.uint64(root), first, n_maps, gp, config.lines_per_map_min,
                 config.lines_per_map_max, lo, hi, weights, w, config.n_min, config.n_max,
-                config.windows_per_map_per_class)
+                config.windows_per_map_per_class, config.avoid)
             acc = _k.fill_quotas(cand, quota, config.n_min)
             a = acc.shape[0]
             if a:
@@ -493,3 +384,4 @@ def sample_windows(
     """
     arrays, _, _ = _sample_windows_traced(n_per_class, config, rng, progress)
     return arrays
+

@@ -4,9 +4,14 @@
 cross-entropy of the line count N (classes N = 1..5) and ``reg`` is either
 
 * ``"mse"``:  mean of ``(rho_t / rho_unit - rho_hat / rho_unit)^2``, or
-* ``"msle"``: mean of ``(log(1 + rho_t / rho_unit) - log(1 + rho_hat / rho_unit))^2``.
+* ``"msle"``: mean of ``(log(1 + rho_t / rho_unit) - log(1 + rho_hat / rho_unit))^2``, or
+* ``"mape"``: mean of ``|rho_hat - rho_t| / rho_t``, the benchmark's metric itself (not in
+  the paper; MSLE estimates a geometric mean, which is biased low for MAPE). ``z`` is capped
+  at ``log(1 + rho_t / rho_unit) + 3`` inside this term so that a wild early prediction
+  cannot overflow ``expm1``.
 
-Densities are divided by ``rho_unit`` (default 1e15 m^-2) so both terms are
+Densities are divided by ``rho_unit`` (default ``1/(s b)`` = 7.78e15 m^-2,
+:func:`microdl.simulate.gnd_config.rho_unit`) so both terms are
 O(1); eqn (3) writes ``log(rho + 1)`` with rho in the paper's (unstated) units.
 The network's regression output is ``z = log(1 + rho_hat / rho_unit)``
 (see :mod:`microdl.models.zhang2019`), so MSLE is the MSE of ``z`` and MSE uses
@@ -26,10 +31,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from microdl.exceptions import InvalidParameterError, ShapeError, check_positive
+from microdl.simulate.gnd_config import RHO_UNIT_PER_M2
 
 __all__ = ["LossParts", "multitask_loss", "MultitaskLoss", "RegressionLoss", "check_ratio"]
 
-RegressionLoss = Literal["mse", "msle"]
+RegressionLoss = Literal["mse", "msle", "mape"]
+_REGS = ("mse", "msle", "mape")
 N_CLASSES = 5
 
 
@@ -49,8 +56,8 @@ def check_ratio(ratio: float) -> float:
 
 
 def _check_reg(reg: str) -> None:
-    if reg not in ("mse", "msle"):
-        raise InvalidParameterError(f"reg must be 'mse' or 'msle', got {reg!r}")
+    if reg not in _REGS:
+        raise InvalidParameterError(f"reg must be one of {list(_REGS)}, got {reg!r}")
 
 
 def multitask_loss(
@@ -60,7 +67,7 @@ def multitask_loss(
     *,
     ratio: float,
     reg: RegressionLoss = "msle",
-    rho_unit_per_m2: float = 1e15,
+    rho_unit_per_m2: float = RHO_UNIT_PER_M2,
 ) -> LossParts:
     """Eqn (3) of Zhang & Ngan (2019) for a batch.
 
@@ -76,7 +83,7 @@ def multitask_loss(
     ratio
         Weight of the classification term, in [0, 1].
     reg
-        ``"mse"`` or ``"msle"``.
+        ``"mse"``, ``"msle"`` or ``"mape"``.
     rho_unit_per_m2
         Density unit in m^-2.
 
@@ -100,6 +107,9 @@ def multitask_loss(
     rho = rho_t_per_m2.to(z.dtype) / rho_unit_per_m2
     if reg == "msle":
         reg_term = torch.mean((z - torch.log1p(rho)) ** 2)
+    elif reg == "mape":
+        target = torch.log1p(rho)
+        reg_term = torch.mean(torch.abs(torch.expm1(torch.minimum(z, target + 3.0)) - rho) / rho)
     else:
         reg_term = torch.mean((torch.expm1(z) - rho) ** 2)
     cal_term = F.cross_entropy(logits, n_lines.long() - 1)
@@ -111,7 +121,7 @@ class MultitaskLoss(nn.Module):
     """Module form of :func:`multitask_loss` with fixed ``ratio``, ``reg`` and unit."""
 
     def __init__(
-        self, ratio: float = 0.5, reg: RegressionLoss = "msle", rho_unit_per_m2: float = 1e15
+        self, ratio: float = 0.5, reg: RegressionLoss = "msle", rho_unit_per_m2: float = RHO_UNIT_PER_M2
     ) -> None:
         super().__init__()
         self.ratio = check_ratio(ratio)

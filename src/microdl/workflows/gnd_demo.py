@@ -125,7 +125,7 @@ def run_demo(
     gmap = generate_map(map_lines, grid_pixels=map_pixels, rng=seed + 7,
                         config=GNDLineConfig(min_walk_nodes=2 * nodes, max_walk_nodes=8 * nodes))
     t_map = time.perf_counter()
-    rho_map, n_map = predict_map(best, gmap.gnd[..., :2])
+    rho_map, n_map, _ = predict_map(best, gmap.gnd[..., :2])
     summary["map_predict_seconds"] = round(time.perf_counter() - t_map, 3)
     inside = gmap.n_lines > 0
     summary["map_mean_rho_t_true_per_m2"] = float(f"{gmap.rho_t[inside].mean():.4g}")
