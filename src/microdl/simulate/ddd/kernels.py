@@ -142,15 +142,24 @@ def stiff_pair_members(x, y, plane, mobile, rc2, r2crit):
 
 
 @njit(cache=True)
-def subcycle_cluster(x, y, b, c, s, mobile, force_ext, mob, dt, dcoef, rc2, kpair, max_sub, r_floor=0.0):
-    """Explicit sub-cycling of a small cluster of strongly interacting dislocations.
+def subcycle_cluster(x, y, b, c, s, plane, xi, mobile, force_ext, mob, dt, dcoef, rc2, kpair, max_sub,
+                     r_floor=0.0):
+    """Sub-cycling of a small cluster of strongly interacting dislocations (multirate).
 
     The cluster members glide under ``force_ext`` (N/m; all forces except those between
     members, frozen over ``dt``) plus their mutual infinite-medium forces, recomputed at
     every sub-step. The number of sub-steps makes explicit Euler stable for the
-    closest member pair (``dt_sub <= 0.75 B r^2 / kpair``, ``r >= r_floor``: pairs closer
-    than a few Burgers vectors are core-level, outside linear elasticity), capped at
+    closest explicit member pair (``dt_sub <= 0.75 B r^2 / kpair``, ``r >= r_floor``: pairs
+    closer than a few Burgers vectors are core-level, outside linear elasticity), capped at
     ``max_sub``.
+
+    ``plane`` and ``xi`` are the members' plane ids and coordinates along their planes (m).
+    Like-sign members of one plane are integrated implicitly at every sub-step
+    (:func:`implicit_plane_update`, backward Euler in their ``1/r`` repulsion, everything
+    else explicit), as in the single-rate step: they do not enter the sub-step count, and
+    a pile-up member held ``b`` from its neighbour cannot be shot apart by an unstable
+    explicit step. (Before, they were explicit too, with their stability bound floored at
+    ``r_floor``: like-sign pairs closer than that blew apart, which created energy.)
 
     Returns
     -------
@@ -160,9 +169,12 @@ def subcycle_cluster(x, y, b, c, s, mobile, force_ext, mob, dt, dcoef, rc2, kpai
         Sub-steps used.
     """
     m = x.shape[0]
+    sgn = np.sign(b)
     r2min = np.inf
     for i in range(m):
         for j in range(i + 1, m):
+            if plane[i] == plane[j] and sgn[i] == sgn[j]:
+                continue
             dx = x[i] - x[j]
             dy = y[i] - y[j]
             r2 = dx * dx + dy * dy
@@ -176,6 +188,8 @@ def subcycle_cluster(x, y, b, c, s, mobile, force_ext, mob, dt, dcoef, rc2, kpai
     d = np.zeros(m)
     px = x.copy()
     py = y.copy()
+    order = np.argsort(plane, kind="mergesort")  # runs of one plane (the xi order is not needed)
+    xs = xi.copy()
     for _k in range(n_sub):
         f = force_ext.copy()
         for i in range(m):
@@ -192,12 +206,13 @@ def subcycle_cluster(x, y, b, c, s, mobile, force_ext, mob, dt, dcoef, rc2, kpai
                 byj = dcoef * b[j] * s[j]
                 acc += (bxj * dx + byj * dy) * (2.0 * dx * dy * pi + (dx * dx - dy * dy) * qi) / (r2 * r2)
             f[i] += b[i] * acc
+        step = implicit_plane_update(order, plane, xs, sgn, mobile, f, mob, h, kpair)
         for i in range(m):
             if mobile[i]:
-                step = h * mob * f[i]
-                d[i] += step
-                px[i] += step * c[i]
-                py[i] += step * s[i]
+                d[i] += step[i]
+                xs[i] += step[i]
+                px[i] += step[i] * c[i]
+                py[i] += step[i] * s[i]
     return d, n_sub
 
 
@@ -348,6 +363,29 @@ def plane_runs(order, plane):
         bounds[k] = stop
         start = stop
     return bounds[: k + 1]
+
+
+@njit(cache=True)
+def like_sign_plane_forces(order, plane, xi, sign, kpair):
+    """Like-sign same-plane pair forces ``kpair * sum_j 1/(xi_i - xi_j)`` (N/m) on each dislocation.
+
+    The part of the glide force that :func:`implicit_plane_update` treats implicitly;
+    ``order`` groups the dislocations by plane (as there).
+    """
+    n = order.shape[0]
+    out = np.zeros(n)
+    bounds = plane_runs(order, plane)
+    for run in range(bounds.shape[0] - 1):
+        for q in range(bounds[run], bounds[run + 1]):
+            i = order[q]
+            for r in range(q + 1, bounds[run + 1]):
+                j = order[r]
+                if sign[i] != sign[j] or xi[i] == xi[j]:
+                    continue
+                f = kpair / (xi[i] - xi[j])
+                out[i] += f
+                out[j] -= f
+    return out
 
 
 @njit(cache=True)
