@@ -182,6 +182,7 @@ def test_stream_gives_fresh_reproducible_epochs(synth):
     assert len(first) == 30 and not torch.equal(first, second)
     again = GNDDataModule(GNDStream(6, seed=4), synth(10, 1), batch_size=8).train_dataloader()
     torch.testing.assert_close(torch.cat([b[1] for b in again]), first)
+    assert torch.get_num_threads() == 1  # the generator's OpenMP kernels must not change torch's threads
     with pytest.raises(InvalidParameterError):
         GNDStream(0)
 

@@ -182,13 +182,21 @@ def benchmark(
     workers: int = typer.Option(0, "--workers",
                                 help="Configurations trained at once (0: one per CPU core without a GPU, 1 with)."),
     walk: str = _WALK,
+    seed: int = typer.Option(None, "--seed", help="Another seed for every data set and training (default: the "
+                             "preset's, 0); use a new --work folder."),
     progress: bool = _PROGRESS,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Table 1 (ratio x MSE/MSLE), microdl's models and the baselines on one test set; resumable."""
+    import dataclasses
+
     from microdl.workflows.gnd_benchmark import get_preset, run_gnd_benchmark
 
     p = get_preset(preset)  # fails fast on an unknown name
+    if seed is not None:
+        if seed < 0:
+            raise InvalidParameterError(f"--seed must be >= 0, got {seed}")
+        p = dataclasses.replace(p, seed=seed)
     if workers < 0:
         raise InvalidParameterError(f"--workers must be >= 0, got {workers}")
     results = run_gnd_benchmark(p, out, work, progress=progress, accelerator=accelerator,
