@@ -62,8 +62,13 @@ def _test_metrics(model, test, spread: bool) -> dict:
         with torch.no_grad():
             s = torch.cat([model.spread(b) for b in windows_to_tensor(test.gnd).split(4096)]).double().numpy()
         err = np.abs(np.log(np.maximum(predict_windows(model, test.gnd).rho_t, 1e-300) / test.rho_t))
+        typical = model.typical_error(torch.from_numpy(s)).numpy()
         out["uncertainty"] = {
             "spread_median": float(np.median(s)),
+            "calibrated_typical_error_median": float(np.median(typical)),
+            "coverage_of_calibrated_band": float(np.mean(err <= typical)),
+            "coverage_note": "share of test windows whose |ln(pred/true)| is within the calibrated typical error "
+                             "(0.5 is exact calibration)",
             "spearman_spread_vs_abs_log_error": float(spearmanr(s, err).statistic),
             "abs_log_error_median_by_spread_quartile": [
                 float(np.median(err[(s >= lo) & (s <= hi)]))
@@ -82,6 +87,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from microdl.analysis.gnd import predict_windows
     from microdl.analysis.gnd_stats import mape_scale
+    from microdl.data.gnd import windows_to_tensor
     from microdl.data.gnd_dataset import load_gnd_dataset
     from microdl.models.gnd_ensemble import GNDEnsemble
     from microdl.models.gnd_io import export_gnd_model, load_gnd_model
@@ -132,6 +138,10 @@ def main() -> None:
     k = mape_scale(val.rho_t, predict_windows(ens, val.gnd).rho_t)
     with torch.no_grad():
         ens.log_scale += float(np.log(k))
+    with torch.no_grad():  # the honest error bar: typical |ln error| per spread bin, on validation data
+        s_val = torch.cat([ens.spread(b) for b in windows_to_tensor(val.gnd).split(4096)]).double()
+    err_val = np.abs(np.log(np.maximum(predict_windows(ens, val.gnd).rho_t, 1e-300) / val.rho_t))
+    ens.calibrate_error(s_val, torch.from_numpy(err_val))
     member_val = [float(np.mean(np.abs(predict_windows(m, val.gnd).rho_t - val.rho_t) / val.rho_t) * 100)
                   for m in members]
     ens_val = float(np.mean(np.abs(predict_windows(ens, val.gnd).rho_t - val.rho_t) / val.rho_t) * 100)

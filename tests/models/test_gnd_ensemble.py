@@ -59,3 +59,20 @@ def test_errors():
         create_model("gnd-ensemble", members=[{"name": "gnd-fcn7"}])
     with pytest.raises(InvalidParameterError):
         create_model("gnd-ensemble", members=[{"cfg": {}}, {"name": "gnd-fcn7"}])
+
+
+def test_error_calibration_is_monotone_and_survives_saving(tmp_path):
+    ens = GNDEnsemble.from_models(_members())
+    assert not ens.error_calibrated
+    rng = np.random.default_rng(0)
+    spread = torch.from_numpy(rng.uniform(0, 0.1, 4000))
+    err = torch.from_numpy(np.abs(rng.normal(0, 1, 4000)) * (0.1 + 3 * spread.numpy()))  # grows with the spread
+    ens.calibrate_error(spread, err)
+    assert ens.error_calibrated
+    vals = ens.error_values.numpy()
+    assert (np.diff(vals) >= 0).all() and vals[-1] > 1.5 * vals[0]
+    e = ens.typical_error(torch.tensor([0.0, 0.05, 0.2]))
+    assert float(e[0]) == pytest.approx(vals[0]) and float(e[2]) == pytest.approx(vals[-1])
+    save_model(ens, tmp_path / "e.pt")
+    back, _ = load_model(tmp_path / "e.pt", device="cpu")
+    assert back.error_calibrated and torch.equal(back.error_values, ens.error_values)

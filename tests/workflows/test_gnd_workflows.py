@@ -66,11 +66,15 @@ def test_predict_map_files_reports_ensemble_uncertainty(tmp_path):
     for seed in (0, 1):
         torch.manual_seed(seed)
         members.append(create_model("gnd-anchored", width=8, wide=4, head=8).eval())
-    path = export_gnd_model(GNDEnsemble.from_models(members).eval(), tmp_path / "ens.pt")
+    ens = GNDEnsemble.from_models(members).eval()
+    ens.calibrate_error(torch.linspace(0, 1, 100), torch.linspace(0.1, 0.5, 100))
+    path = export_gnd_model(ens, tmp_path / "ens.pt")
     np.save(tmp_path / "map.npy", np.random.default_rng(0).normal(size=(12, 9, 2)) * 1e15)
     res = predict_map_files(tmp_path / "map.npy", tmp_path / "out", model=path, device="cpu", border="valid")
     spread = np.load(res["files"]["rho_t_log_spread"])
     assert spread.shape == (12, 9) and np.isnan(spread[0, 0]) and (spread[3:-3, 3:-3] > 0).all()
     assert len(res["rho_t_mean_members_per_m2"]) == 2 and res["rho_t_mean_log_spread"] > 0
     assert res["log_spread_median"] == pytest.approx(float(np.nanmedian(spread)))
+    typical = np.load(res["files"]["rho_t_typical_log_error"])
+    assert np.isnan(typical[0, 0]) and (typical[3:-3, 3:-3] >= 0.1).all() and res["typical_log_error_median"] > 0
     json.dumps(res)

@@ -7,7 +7,11 @@ probabilities and their ``ln rho_t`` (a geometric mean of the densities, then mu
 and :meth:`GNDEnsemble.spread` / :meth:`GNDEnsemble.spread_map` give the standard deviation of
 the members' ``ln rho_t``: ``rho_t x exp(+-spread)`` is the band the members agree on. The
 spread measures model uncertainty only (what other training runs would have said), not the
-irreducible ambiguity of a window; ``benchmarks/gnd`` reports how well it ranks the errors.
+irreducible ambiguity of a window, and is far smaller than the actual errors; it does rank
+them. :meth:`GNDEnsemble.calibrate_error` therefore fits, on validation windows, the median
+``|ln(rho_pred / rho_true)|`` in quantile bins of the spread (made non-decreasing), and
+:meth:`GNDEnsemble.typical_error` turns a spread into that calibrated typical error: the
+honest error bar (a factor ``exp(+-e)`` holds half the true densities of such windows).
 
 Outputs keep the family's convention (5 N logits, ``z = log(1 + rho_t / rho_unit)``), so every
 GND tool uses an ensemble as it uses a single model; it is fully convolutional when all members are.
@@ -40,6 +44,8 @@ class GNDEnsemble(GNDModel):
         ``[{"name": registry name, "cfg": factory options}, ...]``, at least two.
     rho_unit_per_m2
         Density unit of the ensemble's own output ``z``.
+    error_bins
+        Spread bins of the error calibration (:meth:`calibrate_error`).
 
     Examples
     --------
@@ -52,7 +58,8 @@ class GNDEnsemble(GNDModel):
 
     input_transform = "asinh"
 
-    def __init__(self, members: Sequence[Mapping[str, Any]], rho_unit_per_m2: float = RHO_UNIT_PER_M2) -> None:
+    def __init__(self, members: Sequence[Mapping[str, Any]], rho_unit_per_m2: float = RHO_UNIT_PER_M2,
+                 error_bins: int = 8) -> None:
         super().__init__()
         if not isinstance(members, Sequence) or len(members) < 2:
             raise InvalidParameterError(f"members must list at least two models, got {members!r}")
@@ -68,6 +75,34 @@ class GNDEnsemble(GNDModel):
         self.rho_unit_per_m2 = float(rho_unit_per_m2)
         self.fully_convolutional = all(m.fully_convolutional for m in models)
         self.register_buffer("log_scale", torch.zeros(()))
+        if isinstance(error_bins, bool) or not isinstance(error_bins, int) or error_bins < 1:
+            raise InvalidParameterError(f"error_bins must be an integer >= 1, got {error_bins!r}")
+        self.register_buffer("error_edges", torch.zeros(error_bins - 1, dtype=torch.float64))
+        self.register_buffer("error_values", torch.full((error_bins,), float("nan"), dtype=torch.float64))
+
+    @property
+    def error_calibrated(self) -> bool:
+        """Whether :meth:`calibrate_error` has been fitted."""
+        return bool(torch.isfinite(self.error_values).all())
+
+    def calibrate_error(self, spread: Tensor, abs_log_error: Tensor) -> None:
+        """Fit the typical error per spread bin on validation data (``spread``, ``|ln(pred/true)|``)."""
+        s = torch.as_tensor(spread, dtype=torch.float64).flatten()
+        e = torch.as_tensor(abs_log_error, dtype=torch.float64).flatten()
+        k = len(self.error_values)
+        if s.shape != e.shape or len(s) < 2 * k:
+            raise InvalidParameterError(f"need >= {2 * k} equal-length spreads and errors, got {s.shape}, {e.shape}")
+        edges = torch.quantile(s, torch.linspace(0, 1, k + 1, dtype=torch.float64)[1:-1])
+        idx = torch.bucketize(s, edges)
+        values = torch.stack([e[idx == b].median() if (idx == b).any() else torch.tensor(float("nan"))
+                              for b in range(k)])
+        values = torch.nan_to_num(values, nan=float(e.median()))
+        self.error_edges.copy_(edges)
+        self.error_values.copy_(torch.cummax(values, 0).values)
+
+    def typical_error(self, spread: Tensor) -> Tensor:
+        """Calibrated median ``|ln(rho_pred / rho_true)|`` for these spreads (NaN before calibration)."""
+        return self.error_values[torch.bucketize(spread.to(torch.float64), self.error_edges)]
 
     @classmethod
     def from_models(cls, models: Sequence[GNDModel]) -> GNDEnsemble:
@@ -123,10 +158,10 @@ _DEFAULT_MEMBERS = ({"name": "gnd-anchored", "cfg": {"centre_table": 64}},) * 3
     input="(n, 3, 7, 7) m^-2 [screw, edge, |rho_GND|]; whole maps via forward_map if every member has it",
 )
 def gnd_ensemble(members: Sequence[Mapping[str, Any]] = _DEFAULT_MEMBERS,
-                 rho_unit_per_m2: float = RHO_UNIT_PER_M2) -> GNDEnsemble:
+                 rho_unit_per_m2: float = RHO_UNIT_PER_M2, error_bins: int = 8) -> GNDEnsemble:
     """Ensemble of GND models: mean prediction and the spread of ln rho_t (:class:`GNDEnsemble`).
 
     The default members are three ``gnd-anchored`` models with a 64 x 64 centre table, the
     shape of the shipped default.
     """
-    return GNDEnsemble(list(members), rho_unit_per_m2=rho_unit_per_m2)
+    return GNDEnsemble(list(members), rho_unit_per_m2=rho_unit_per_m2, error_bins=error_bins)

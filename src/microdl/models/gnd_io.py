@@ -25,6 +25,7 @@ def export_gnd_model(model: GNDModel, path: str | os.PathLike,
     model config; it is repeated under ``extra["scaling"]`` for readers without
     microdl. Load with :func:`load_gnd_model`.
     """
+    _pin_units(model)
     meta = dict(extra or {})
     meta["scaling"] = {
         "rho_unit_per_m2": float(model.rho_unit_per_m2),
@@ -33,6 +34,32 @@ def export_gnd_model(model: GNDModel, path: str | os.PathLike,
         "input": "windows (n, 3, 7, 7) in m^-2, channels [screw, edge, |rho_GND|]",
     }
     return save_model(model, path, extra=to_jsonable(meta))
+
+
+def _pin_units(model: GNDModel) -> None:
+    """Write the density unit into the stored configuration (and each ensemble member's), so a
+    later change of the default unit cannot change what a saved model computes."""
+    cfg = getattr(model, "model_cfg", None)
+    if cfg is None:
+        return
+    cfg.setdefault("rho_unit_per_m2", float(model.rho_unit_per_m2))
+    if "members" in cfg and hasattr(model, "members"):
+        cfg["members"] = [{"name": spec["name"], "cfg": {**dict(spec.get("cfg", {})),
+                                                         "rho_unit_per_m2": float(member.rho_unit_per_m2)}}
+                          for spec, member in zip(cfg["members"], model.members, strict=True)]
+
+
+def _complete_units(name: str, cfg: dict, extra: dict) -> dict:
+    """Older files stored no unit: use the one recorded in their ``scaling`` metadata."""
+    unit = (extra.get("scaling") or {}).get("rho_unit_per_m2")
+    if unit is None:
+        return cfg
+    cfg = dict(cfg)
+    cfg.setdefault("rho_unit_per_m2", float(unit))
+    if "members" in cfg:
+        cfg["members"] = [{"name": m["name"], "cfg": {"rho_unit_per_m2": float(unit), **dict(m.get("cfg", {}))}}
+                          for m in cfg["members"]]
+    return cfg
 
 
 def load_gnd_model(path: str | os.PathLike,
@@ -52,7 +79,7 @@ def load_gnd_model(path: str | os.PathLike,
         The model in evaluation mode; its ``export_extra`` attribute holds the
         stored metadata (best validation loss, epoch, scaling).
     """
-    model, extra = load_model(path, device=device)
+    model, extra = load_model(path, device=device, complete_cfg=_complete_units)
     if not isinstance(model, GNDModel):
         raise DataFileError(
             f"model file {str(path)!r} must hold a GND model, got {type(model).__name__}"

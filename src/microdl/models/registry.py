@@ -187,7 +187,8 @@ def save_model(model: nn.Module, path: str | os.PathLike, *, extra: dict | None 
 
 
 def load_model(
-    path: str | os.PathLike, device: str | torch.device | None = None
+    path: str | os.PathLike, device: str | torch.device | None = None,
+    complete_cfg: Callable[[str, dict, dict], dict] | None = None,
 ) -> tuple[nn.Module, dict]:
     """Load a file written by :func:`save_model`.
 
@@ -198,6 +199,9 @@ def load_model(
     device
         Target device; ``None`` or ``"auto"`` picks one with
         :func:`microdl._device.auto_device`.
+    complete_cfg
+        ``(model_name, model_cfg, extra) -> model_cfg``: fills in options an older file did not
+        store (their defaults may have changed since), before the model is built.
 
     Returns
     -------
@@ -223,7 +227,10 @@ def load_model(
             f"model file {str(path)!r} must hold format {EXPORT_FORMAT!r}, "
             f"got {blob.get('format') if isinstance(blob, dict) else type(blob).__name__!r}"
         )
-    model = create_model(blob["model_name"], **blob["model_cfg"])
+    cfg = dict(blob["model_cfg"])
+    if complete_cfg is not None:
+        cfg = complete_cfg(blob["model_name"], cfg, dict(blob.get("extra", {})))
+    model = create_model(blob["model_name"], **cfg)
     model.load_state_dict(blob["state_dict"])
     model.to(auto_device(device)).eval()
     return model, dict(blob.get("extra", {}))

@@ -30,7 +30,7 @@ __all__ = ["BASELINES", "score_baselines"]
 
 #: name -> (description, which training set, factory(seed))
 BASELINES: dict[str, tuple[str, str, Any]] = {
-    "isotonic": ("isotonic on the centre |rho_GND|", "train",
+    "isotonic": ("isotonic on the centre pixel's GND magnitude", "train",
                  lambda seed: CentrePixelBaseline(method="isotonic")),
     "gbdt-centre": ("gradient boosting, centre pixel, log loss", "train",
                     lambda seed: CentrePixelBaseline(method="gbdt", random_state=seed)),

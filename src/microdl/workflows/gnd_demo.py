@@ -99,7 +99,7 @@ def run_demo(
     summary["brief_model_mape_rho_t_percent"] = round(m_brief["mape_rho_t"], 1)
     summary["brief_model_n_accuracy"] = round(m_brief["n_accuracy"], 3)
     best = brief
-    for name in ("zhang2019-gnd", "gnd-fcn7"):
+    for name in ("zhang2019-gnd", "gnd-fcn7", "gnd-anchored"):
         try:
             shipped = load_gnd_model(resolve_model_path(name))
         except DataFileError as exc:
@@ -125,7 +125,7 @@ def run_demo(
     gmap = generate_map(map_lines, grid_pixels=map_pixels, rng=seed + 7,
                         config=GNDLineConfig(min_walk_nodes=2 * nodes, max_walk_nodes=8 * nodes))
     t_map = time.perf_counter()
-    rho_map, n_map, _ = predict_map(best, gmap.gnd[..., :2])
+    rho_map, n_map, spread = predict_map(best, gmap.gnd[..., :2])
     summary["map_predict_seconds"] = round(time.perf_counter() - t_map, 3)
     inside = gmap.n_lines > 0
     summary["map_mean_rho_t_true_per_m2"] = float(f"{gmap.rho_t[inside].mean():.4g}")
@@ -134,7 +134,7 @@ def run_demo(
     save_npy(out / "map_gnd.npy", gmap.gnd[..., :2])
     figures.append(str(plot_map_prediction(
         gmap.gnd[..., :2], rho_map, n_map, out / "figures" / "map_prediction.png",
-        truth_rho_t=gmap.rho_t, truth_n_lines=gmap.n_lines,
+        truth_rho_t=gmap.rho_t, truth_n_lines=gmap.n_lines, log_spread=spread,
         title="generated map: prediction (top) and truth (bottom)")))
 
     log("[5/5] done")

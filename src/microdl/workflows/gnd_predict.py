@@ -25,7 +25,9 @@ def predict_map_files(
 
     With an ensemble model (the shipped default is one) also ``rho_t_log_spread.npy``: the
     standard deviation of the members' ``ln rho_t`` per pixel, and per map the members' mean
-    densities and their spread.
+    densities and their spread; if the ensemble's error is calibrated, ``rho_t_typical_log_error.npy``:
+    the typical ``|ln(rho_pred / rho_true)|`` of such pixels, measured on validation windows
+    (:meth:`~microdl.models.gnd_ensemble.GNDEnsemble.typical_error`), the error bar to quote.
 
     Parameters
     ----------
@@ -74,6 +76,13 @@ def predict_map_files(
              "n_lines": str(save_npy(out / "n_lines.npy", n_lines))}
     if spread is not None:
         files["rho_t_log_spread"] = str(save_npy(out / "rho_t_log_spread.npy", spread))
+        if getattr(net, "error_calibrated", False):
+            import torch
+
+            typical = net.typical_error(torch.from_numpy(np.nan_to_num(spread))).numpy()
+            typical[np.isnan(spread)] = np.nan
+            files["rho_t_typical_log_error"] = str(save_npy(out / "rho_t_typical_log_error.npy", typical))
+            extra["typical_log_error_median"] = float(np.nanmedian(typical))
     if figure:
         from microdl.analysis.gnd_figures import plot_map_prediction
 

@@ -36,7 +36,7 @@ def leaderboard(results: dict[str, Any]) -> list[dict[str, Any]]:
         name = r["model"] if r.get("recipe", "paper") == "paper" else f"{r['model']} ({r['recipe']})"
         rows.append({"name": f"{name}, {r['reg']}, ratio {r['ratio']:g}", "kind": "network", **r})
     for name, b in results.get("baselines", {}).items():
-        rows.append({"name": f"{name}: {b['description']}", "kind": "baseline", **b})
+        rows.append({"name": f"{name}: {b['description']}".replace("|", "/"), "kind": "baseline", **b})
     return sorted(rows, key=lambda r: (_headline(r) is None, _headline(r) or 0.0))
 
 
