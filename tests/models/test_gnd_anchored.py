@@ -9,14 +9,6 @@ from microdl.models import create_model, load_model, save_model
 from microdl.models.zhang2019 import target_to_rho
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny convolutions: threads only spin on a small shared CPU
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def x():
     return windows_to_tensor(generate_windows(8, rng=0).gnd)

@@ -8,14 +8,6 @@ from microdl.models.gnd_ensemble import GNDEnsemble
 from microdl.models.zhang2019 import target_to_rho
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def _members():
     out = []
     for seed in (0, 1):

@@ -93,6 +93,14 @@ def check_labels(x: object, name: str, *, n: int, low: int, high: int) -> np.nda
     return arr.astype(np.int64, copy=False)
 
 
+def check_positive_densities(x: object, name: str, *, n: int) -> np.ndarray:
+    """Finite densities ``(n,)`` > 0 (m^-2, e.g. total dislocation densities), as float64."""
+    arr = as_array(x, name, shape=(n,), dtype=np.float64)
+    if arr.size and (arr <= 0).any():
+        raise InvalidParameterError(f"{name} must be > 0 m^-2, got min {arr.min()!r}")
+    return arr
+
+
 def check_same_length(**arrays: np.ndarray) -> int:
     """Check that all arrays have the same first dimension; return it."""
     lengths = {k: int(np.shape(v)[0]) if np.ndim(v) else 0 for k, v in arrays.items()}

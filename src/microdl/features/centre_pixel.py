@@ -29,7 +29,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.isotonic import IsotonicRegression
 from sklearn.utils.validation import check_is_fitted
 
-from microdl.exceptions import InvalidParameterError, NonFiniteError, ShapeError
+from microdl.exceptions import InvalidParameterError
+from microdl.data._validation import check_positive_densities
 from microdl.data.gnd import N_CLASSES, WINDOW, check_gnd_windows
 
 __all__ = ["CentrePixel", "CentrePixelBaseline", "centre_pixel"]
@@ -165,13 +166,7 @@ class CentrePixelBaseline(BaseEstimator):
             )
         x = self._features(gnd)
         n = x.shape[0]
-        rho = np.asarray(rho_t, dtype=np.float64)
-        if rho.shape != (n,):
-            raise ShapeError(f"rho_t must have shape ({n},), got {rho.shape}")
-        if not np.isfinite(rho).all():
-            raise NonFiniteError("rho_t must be finite")
-        if (rho <= 0).any():
-            raise InvalidParameterError(f"rho_t must be > 0 m^-2, got min {rho.min()!r}")
+        rho = check_positive_densities(rho_t, "rho_t", n=n)
         y = np.log10(rho)
         if self.method == "isotonic":
             self.rho_model_ = IsotonicRegression(out_of_bounds="clip").fit(x, y)

@@ -36,10 +36,10 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from microdl.data._validation import check_labels
+from microdl.data._validation import check_labels, check_positive_densities
 from microdl.data.gnd import N_CLASSES, WINDOW, check_gnd_windows
 from microdl.data.gnd_symmetry import sign_canonical
-from microdl.exceptions import InvalidParameterError, NonFiniteError, ShapeError
+from microdl.exceptions import InvalidParameterError
 from microdl.simulate.gnd_config import RHO_UNIT_PER_M2
 
 __all__ = ["CanonicalWindow", "GBDTBaseline"]
@@ -133,13 +133,7 @@ class GBDTBaseline(BaseEstimator):
             raise InvalidParameterError(f"loss must be 'mape' or 'log', got {self.loss!r}")
         gnd = check_gnd_windows(gnd)
         n = len(gnd)
-        rho = np.asarray(rho_t, dtype=np.float64)
-        if rho.shape != (n,):
-            raise ShapeError(f"rho_t must have shape ({n},), got {rho.shape}")
-        if not np.isfinite(rho).all():
-            raise NonFiniteError("rho_t must be finite")
-        if (rho <= 0).any():
-            raise InvalidParameterError(f"rho_t must be > 0 m^-2, got min {rho.min()!r}")
+        rho = check_positive_densities(rho_t, "rho_t", n=n)
         reg = self._boost(HistGradientBoostingRegressor)
         if self.loss == "mape":
             self.rho_model_ = reg.fit(gnd, rho / _UNIT, boost__sample_weight=1.0 / rho * rho.mean())
