@@ -79,6 +79,18 @@ def test_models_list_shows_paper_count(capsys):
     assert rows["zhang2019-gnd"]["parameters"] == rows["zhang2019-gnd"]["paper_parameters"] == 343_434
 
 
+def test_models_list_reads_every_shipped_models_metrics(capsys):
+    """Each shipped model's record uses the same metric names, so the table can show them all."""
+    from microdl.models.pretrained import SHIPPED, shipped_info
+
+    for name in SHIPPED:
+        assert {"mape_rho_t", "n_accuracy"} <= set(shipped_info(name)["test_metrics"]), name
+    code, out, _ = run(capsys, "models", "list")
+    assert code == 0
+    shipped_rows = [line for line in out.splitlines() if " % / " in line]
+    assert len(shipped_rows) == len(SHIPPED)
+
+
 def test_negative_seed_is_a_user_error(tmp_path, capsys):
     code, _, err = run(capsys, "gnd", "generate", "--per-class", "5", "--seed", "-1", "--out", str(tmp_path / "g.h5"))
     assert code == 2 and "seed must be a non-negative integer" in err and "Traceback" not in err

@@ -20,7 +20,7 @@ def list_(as_json: bool = JSON_OPTION) -> None:
     for r in rows:
         paper = f"{r['paper_parameters']:,}" if r["paper_parameters"] else "-"
         m = r["shipped_test_metrics"]
-        shipped = (f"{m['mape_rho_t_percent']:.1f} % / {100 * m['n_accuracy']:.1f} %" if m else "-") + (
+        shipped = (f"{m['mape_rho_t']:.1f} % / {100 * m['n_accuracy']:.1f} %" if m else "-") + (
             " (default)" if r["default"] else "")
         lines.append(f"{r['name']:{width}} {r['parameters']:>11,} {paper:>9}  {shipped:28}  {r['summary']}")
     report({"models": rows}, as_json=as_json, human="\n".join(lines))
