@@ -42,6 +42,29 @@ def test_paper_parameter_count():
     assert count_parameters(create_model("zhang2019-gnd"), convention="keras") == 345_666
 
 
+def _dropout_feeds_batchnorm(model):
+    """Whether a batch normalisation comes after a dropout in the module order."""
+    seen_dropout = False
+    for m in model.modules():
+        seen_dropout |= isinstance(m, torch.nn.Dropout)
+        if seen_dropout and isinstance(m, torch.nn.BatchNorm2d):
+            return True
+    return False
+
+
+def test_dropout_last_variant_has_no_dropout_in_front_of_a_batch_norm():
+    paper, variant = create_model("zhang2019-gnd"), create_model("zhang2019-gnd-dropout-last")
+    assert _dropout_feeds_batchnorm(paper) and not _dropout_feeds_batchnorm(variant)
+    assert count_parameters(variant) == count_parameters(paper) == 343_434
+    # evaluation is deterministic and the remaining dropout is active in training
+    variant.train()
+    x = torch.rand(64, 3, 7, 7) * 1e15
+    with torch.no_grad():
+        assert not torch.equal(variant(x), variant(x))
+        variant.eval()
+        assert torch.equal(variant(x), variant(x))
+
+
 def test_layer_output_sizes_follow_table_a1():
     model = ZhangNgan2019GND().eval()
     x = model.input_norm(model.scale_input(torch.rand(2, 3, 7, 7) * 1e15))

@@ -21,7 +21,7 @@ def test_presets_are_a_registry_with_descriptions():
     configs = _configs(get_preset("smoke"))
     assert [(c["model"], c["reg"], c["ratio"]) for c in configs] == [
         ("zhang2019-gnd", "msle", 0.0), ("zhang2019-gnd", "msle", 0.5), ("zhang2019-gnd", "msle", 1.0),
-        ("gnd-fcn7", "msle", 0.5), ("gnd-anchored", "mape", 0.5)]
+        ("gnd-fcn7", "msle", 0.5), ("zhang2019-gnd-dropout-last", "msle", 0.5), ("gnd-anchored", "mape", 0.5)]
     anchored = configs[-1]["train_cfg"]
     assert anchored["stream_per_class"] == 40 and anchored["monitor"] == "val_mape_pct" and anchored["augment"]
 
@@ -33,7 +33,7 @@ def test_smoke_benchmark_end_to_end(tmp_path):
     res = run_gnd_benchmark("smoke", tmp_path / "out", tmp_path / "work", progress=False, workers=1,
                             accelerator="cpu", devices=1)
     rows = {r["recipe"] if r["recipe"] != "paper" else f"paper{r['ratio']:g}": r for r in res["configs"]}
-    assert set(rows) == {"paper0", "paper0.5", "paper1", "fcn7", "anchored"} and not res["failed_configs"]
+    assert set(rows) == {"paper0", "paper0.5", "paper1", "fcn7", "paper-dropout-last", "anchored"} and not res["failed_configs"]
     anch = rows["anchored"]
     assert anch["scale_in_weights"] and anch["scaled"] is None and anch["val_scale"] > 0
     assert anch["train_windows_seen"] == 40 * 5 * anch["epochs"]
