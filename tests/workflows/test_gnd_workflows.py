@@ -26,6 +26,21 @@ def test_presets_are_a_registry_with_descriptions():
     assert anchored["stream_per_class"] == 40 and anchored["monitor"] == "val_mape_pct" and anchored["augment"]
 
 
+def test_rows_select_trainings():
+    from microdl.exceptions import InvalidParameterError
+    from microdl.workflows.gnd_benchmark import with_rows
+
+    smoke = get_preset("smoke")
+    assert with_rows(smoke, "all") == smoke
+    only = _configs(with_rows(smoke, "anchored"))
+    assert [c["recipe"] for c in only] == ["anchored"]
+    both = _configs(with_rows(smoke, "Table1, fcn7"))
+    assert [c["recipe"] for c in both] == ["paper"] * 3 + ["fcn7"]
+    for bad in ("", "anchored,resnet"):
+        with pytest.raises(InvalidParameterError, match="comma-separated list"):
+            with_rows(smoke, bad)
+
+
 def test_smoke_benchmark_end_to_end(tmp_path):
     """Every row on one test set, a validation scale per row, intervals, both tables in results.md; reruns resume."""
     from microdl.workflows.gnd_benchmark import run_gnd_benchmark

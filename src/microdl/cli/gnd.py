@@ -184,15 +184,17 @@ def benchmark(
     walk: str = _WALK,
     seed: int = typer.Option(None, "--seed", help="Another seed for every data set and training (default: the "
                              "preset's, 0); use a new --work folder."),
+    rows: str = typer.Option("all", "--rows", help="Trained rows: all, or a comma list of table1 and recipes "
+                             "(fcn7, paper-dropout-last, anchored); the baselines always run."),
     progress: bool = _PROGRESS,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Table 1 (ratio x MSE/MSLE), microdl's models and the baselines on one test set; resumable."""
     import dataclasses
 
-    from microdl.workflows.gnd_benchmark import get_preset, run_gnd_benchmark
+    from microdl.workflows.gnd_benchmark import get_preset, run_gnd_benchmark, with_rows
 
-    p = get_preset(preset)  # fails fast on an unknown name
+    p = with_rows(get_preset(preset), rows)  # fails fast on an unknown name
     if seed is not None:
         if seed < 0:
             raise InvalidParameterError(f"--seed must be >= 0, got {seed}")

@@ -25,7 +25,7 @@ import platform
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,6 +99,24 @@ def get_preset(name: str) -> GNDBenchmarkPreset:
     except UnknownNameError:
         raise UnknownNameError(
             f"unknown benchmark preset {name!r}; choose one of {PRESETS.names()}") from None
+
+
+def with_rows(preset: GNDBenchmarkPreset, rows: str) -> GNDBenchmarkPreset:
+    """The preset restricted to some trained rows (the baselines always run).
+
+    ``rows`` is ``"all"`` or a comma-separated list of ``table1`` (the paper's grid) and
+    :data:`RECIPES` names, e.g. ``"anchored"`` to reproduce the headline with another seed
+    without the nine Table 1 trainings.
+    """
+    if rows.strip().lower() == "all":
+        return preset
+    names = [r.strip().lower() for r in rows.split(",") if r.strip()]
+    unknown = [r for r in names if r != "table1" and r not in RECIPES.names()]
+    if not names or unknown:
+        raise InvalidParameterError(
+            f"rows must be 'all' or a comma-separated list of {['table1', *RECIPES.names()]}, got {rows!r}")
+    return replace(preset, regs=preset.regs if "table1" in names else (),
+                   recipes=tuple(r for r in RECIPES.names() if r in names))
 
 
 def default_workers() -> int:

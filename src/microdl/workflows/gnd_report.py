@@ -58,9 +58,10 @@ def results_markdown(results: dict[str, Any]) -> str:
         "| model | reg | ratio | MAPE rho_t (ours) | MAPE (paper) | N accuracy (ours) | N acc. (paper) | epochs |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for r in results["configs"]:
-        if r.get("recipe", "paper") != "paper":
-            continue
+    paper_rows = [r for r in results["configs"] if r.get("recipe", "paper") == "paper"]
+    if not paper_rows:
+        lines += ["| (not trained in this run: `--rows` left out `table1`) | | | | | | | |"]
+    for r in paper_rows:
         lines.append(
             f"| {r['model']} | {r['reg']} | {r['ratio']:g} | {_fmt(r['mape_rho_t'])} | {_fmt(r['paper_mape_rho_t'])} | "
             f"{_fmt(r['n_accuracy'], pct=True)} | {_fmt(r['paper_n_accuracy_percent'])} | {r.get('epochs')} |"
