@@ -274,14 +274,16 @@ class PillarModel(GlideStops, ModelFields):
             free = mobile.copy()
             if np.isfinite(r2):
                 free &= ~self._stiff_members(self.dt * self.kpair / (0.75 * self.drag))
-            if np.any(free):
+            if np.any(mobile):
                 # travel of a trial implicit step: a dislocation held in a pile-up (behind a
-                # pinned, blocked or stiff leader) barely moves however large its stress
+                # pinned, blocked or stiff leader) barely moves however large its stress; the
+                # clamped-end rule covers stiff members too, so it is applied even without free ones
                 order = np.lexsort((self.d_xi, self.d_plane))
                 trial = kernels.implicit_plane_update(order, self.d_plane, self.d_xi, self.d_sign, mobile,
                                                       self.d_sign * self.b * tau, 1.0 / self.drag, self.dt,
                                                       self.kpair)
-                need = max(float(np.max(np.abs(trial[free]))) / self.max_glide, self._end_substeps(trial, mobile))
+                glide = float(np.max(np.abs(trial[free]))) / self.max_glide if np.any(free) else 0.0
+                need = max(glide, self._end_substeps(trial, mobile))
                 n_glob = int(min(self.config.max_substeps, max(1, math.ceil(need - 1e-12))))
         for k in range(n_glob):
             if k > 0:

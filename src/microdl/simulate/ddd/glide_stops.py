@@ -20,17 +20,29 @@ class GlideStops:
     """Event corrections of :class:`~microdl.simulate.ddd.dynamics.PillarModel` (needs its attributes)."""
 
     def _end_substeps(self, trial: np.ndarray, mobile: np.ndarray) -> float:
-        """Sub-steps needed so that no mobile dislocation gliding towards a blocked plane end (a
-        clamped face) covers more than a quarter of its remaining distance (but >= 1 nm) per
-        sub-step, stiff-pair members included (their sub-cycling freezes the hat field): the
-        clamped face's image repels as 1/d, which a field frozen over a long step cannot see.
-        ``trial`` are the trial glide increments (m) of a whole step."""
+        """Sub-steps needed so that no mobile dislocation near a blocked plane end (a clamped
+        face) glides further per sub-step than that end's field allows, stiff-pair members
+        included (their sub-cycling freezes the hat field): the clamped face's image repels
+        as 1/d, which a field frozen over a long step cannot see.
+
+        * Towards a blocked end: at most a quarter of the remaining distance to the standoff.
+        * Away from a blocked end: at most half the distance to that end. The repulsion felt
+          at the standoff (hundreds of MPa) falls off within a few nm; frozen over a whole
+          0.5 ns step it shot a dislocation held there across its plane and out through the
+          free face (~300 nm), a +-b slip cycle with energy from nothing: a source near a
+          clamped end then fired every nucleation time and the 0.125 um / 10 % pillar of the
+          glide-stop fix was driven into tension on reloading at dt = 0.5 ns, not at 0.1 ns.
+
+        Never less than 1 nm. ``trial`` are the trial glide increments (m) of a whole step."""
         if not np.any(mobile):
             return 0.0
         lo, hi = self.planes.lo[self.d_plane], self.planes.hi[self.d_plane]
-        gap = np.where(trial > 0, np.where(self.planes.hi_free[self.d_plane], np.inf, hi - self.d_xi),
-                       np.where(self.planes.lo_free[self.d_plane], np.inf, self.d_xi - lo)) - self.standoff
-        allowed = np.maximum(0.25 * gap, 1e-9)
+        lo_free, hi_free = self.planes.lo_free[self.d_plane], self.planes.hi_free[self.d_plane]
+        up = trial > 0
+        gap = np.where(up, np.where(hi_free, np.inf, hi - self.d_xi),
+                       np.where(lo_free, np.inf, self.d_xi - lo)) - self.standoff
+        behind = np.where(up, np.where(lo_free, np.inf, self.d_xi - lo), np.where(hi_free, np.inf, hi - self.d_xi))
+        allowed = np.maximum(np.minimum(0.25 * gap, 0.5 * behind), 1e-9)
         return float(np.max(np.abs(trial[mobile]) / allowed[mobile]))
 
     def _clip_blocked_ends(self, xi_old, xi_new):
