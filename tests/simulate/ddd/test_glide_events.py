@@ -179,3 +179,34 @@ def test_dislocation_repelled_by_a_clamped_end_is_not_shot_across_its_plane():
     on_a = np.flatnonzero(m.d_plane == plane_a)
     assert len(on_a) == 1  # A is still in the body ...
     assert abs((xa - m.d_xi[on_a[0]]) - travel_ref) < 0.25 * travel_ref  # ... near where it should be
+
+
+def _held_below_clamped_end(dt_ns: float) -> tuple[PillarModel, int]:
+    """One dislocation at the standoff of a plane's blocked (top) end, driven towards it."""
+    cfg = PillarConfig(width_um=0.125, slip="one", source_density_per_um2=0.0, min_sources=0,
+                       obstacle_density_per_um2=0.0, prior_strain=0.01, dt_ns=dt_ns)
+    m = PillarModel(cfg, as_generator(0))
+    cand = np.flatnonzero(m.planes.lo_free & ~m.planes.hi_free)
+    p = int(cand[np.argmax(m.planes.hi[cand] - m.planes.lo[cand])])
+    _set(m, [p], [m.planes.hi[p] - m.standoff], [-1.0])  # compression drives it up, the face repels it
+    return m, p
+
+
+def test_dislocation_near_a_clamped_end_settles_instead_of_oscillating():
+    """Between the applied stress and the clamped face's 1/d repulsion a dislocation has a stable
+    equilibrium ~15 nm below the end. The sub-steps used to be set by the trial travel only,
+    which is short near equilibrium, so at dt = 0.5 ns it swung by 5-12 nm from step to step (a
+    pile-up there uncovered a nearby source every step, which then fired every t_nuc)."""
+    u = 1e-9
+    m, p = _held_below_clamped_end(0.5)
+    dist = []
+    for _ in range(16):
+        m.step(u)
+        dist.append(m.planes.hi[p] - m.d_xi[0])
+    ref, _ = _held_below_clamped_end(0.02)
+    for _ in range(400):
+        ref.step(u)
+    d_ref = ref.planes.hi[p] - ref.d_xi[0]
+    last = np.array(dist[8:])
+    assert np.ptp(last) < 3e-9
+    assert abs(last.mean() - d_ref) < 1e-9

@@ -43,7 +43,17 @@ class GlideStops:
                        np.where(lo_free, np.inf, self.d_xi - lo)) - self.standoff
         behind = np.where(up, np.where(lo_free, np.inf, self.d_xi - lo), np.where(hi_free, np.inf, hi - self.d_xi))
         allowed = np.maximum(np.minimum(0.25 * gap, 0.5 * behind), 1e-9)
-        return float(np.max(np.abs(trial[mobile]) / allowed[mobile]))
+        need = float(np.max(np.abs(trial[mobile]) / allowed[mobile]))
+        # explicit stability of the face's 1/d repulsion: as for a pair at the image distance 2 d
+        # (:func:`.planes.substeps_needed`), whatever the trial travel (a pile-up pressed against a
+        # clamped end is near equilibrium, so its trial step is short, but it oscillated about the
+        # standoff with 10-30 nm swings at dt = 0.5 ns, letting a nearby source fire every t_nuc)
+        lo_d = np.where(lo_free, np.inf, self.d_xi - lo)
+        hi_d = np.where(hi_free, np.inf, hi - self.d_xi)
+        dn = np.minimum(lo_d, hi_d) * np.abs(np.sin(self.planes.theta[self.d_plane]))
+        r2 = np.maximum(4.0 * dn[mobile] ** 2, (2 * self.le) ** 2)
+        need = max(need, float(np.max(self.dt * self.kpair / (0.75 * self.drag * r2))))
+        return need
 
     def _clip_blocked_ends(self, xi_old, xi_new):
         """Stop glide ``block_standoff_nm`` short of blocked plane ends; also returns who was stopped."""
