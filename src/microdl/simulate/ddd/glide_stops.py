@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from microdl.simulate.ddd import kernels
-from microdl.simulate.ddd.planes import _first_obstacle
+from microdl.simulate.ddd.planes import _first_obstacle, substeps_needed
 
 
 class GlideStops:
@@ -51,9 +51,9 @@ class GlideStops:
         lo_d = np.where(lo_free, np.inf, self.d_xi - lo)
         hi_d = np.where(hi_free, np.inf, hi - self.d_xi)
         dn = np.minimum(lo_d, hi_d) * np.abs(np.sin(self.planes.theta[self.d_plane]))
-        r2 = np.maximum(4.0 * dn[mobile] ** 2, (2 * self.le) ** 2)
-        need = max(need, float(np.max(self.dt * self.kpair / (0.75 * self.drag * r2))))
-        return need
+        stable = substeps_needed(float(np.min(4.0 * dn[mobile] ** 2)), self.dt, self.drag, self.kpair,
+                                 2 * self.le, self.config.max_substeps)
+        return max(need, float(stable))
 
     def _clip_blocked_ends(self, xi_old, xi_new):
         """Stop glide ``block_standoff_nm`` short of blocked plane ends; also returns who was stopped."""
