@@ -66,12 +66,8 @@ Explicit Euler at ``dt = 0.5 ns`` is unstable for dislocation pairs closer than
    (their sub-cycling freezes the hat field, i.e. the face's 1/d image): otherwise it
    jumped onto the standoff in one step, and a source 36 nm from a clamped end chattered
    (hundreds of +-b emissions at dt = 0.5 ns, two at dt = 0.1 ns). Gliding away from a
-   blocked end it covers at most half its distance to that end per sub-step (the face's
-   repulsion at the standoff, frozen over a whole step, shot a stiff-pair member ~300 nm
-   across its plane and out of the free face), and near a blocked end the sub-steps also
-   keep explicit Euler stable for the face's 1/d repulsion, taken as a pair at the image
-   distance ``2 d`` (otherwise a pile-up held there oscillated by 5-30 nm per step). See
-   :meth:`.glide_stops.GlideStops._end_substeps`.
+   blocked end, at most half its distance to it; and the sub-steps keep the face's 1/d
+   repulsion stable (:meth:`.glide_stops.GlideStops._end_substeps` says why).
 4. **The FE hat field is refreshed by glide distance** (``hat_refresh_nm``, 100 nm): inside
    a step, a global sub-step recomputes the pair and image forces and the hat stress at
    the new positions, but solves the FE problem again only once a dislocation has glided
