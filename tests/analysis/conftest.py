@@ -2,14 +2,8 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread keeps small CPU inference fast on a shared machine."""
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+def _one_torch_thread(one_torch_thread):
+    """Every analysis test runs with one torch thread (:func:`tests.conftest.one_torch_thread`)."""
 
 
 @pytest.fixture(scope="module")
