@@ -155,8 +155,10 @@ def ebsd_gnd(m: EBSDMap, *, phase_id: int | None = None, lattice: str | None = N
     return EBSDGND(rho=rho, total=total, used=used, types=types, settings=settings)
 
 
-def plot_gnd_map(result: EBSDGND, path: str | os.PathLike, *, title: str | None = None) -> Path:
-    """Map of ``log10`` of the total GND density (m^-2) with unused points grey, and its histogram."""
+def plot_gnd_map(result: EBSDGND, path: str | os.PathLike, *, title: str | None = None,
+                 centres: np.ndarray | None = None) -> Path:
+    """Map of ``log10`` of the total GND density (m^-2) with unused points grey, and its histogram;
+    ``centres`` ``(n, 2)`` (row, col) are marked with cyan crosses (kept windows, the paper's Fig. 5)."""
     from matplotlib.colors import LogNorm
 
     from microdl.analysis.plots import figure, save
@@ -172,6 +174,8 @@ def plot_gnd_map(result: EBSDGND, path: str | os.PathLike, *, title: str | None 
         im = ax.imshow(t, origin="upper", extent=(0, nx * dx, ny * dy, 0), norm=LogNorm(vmin=lo, vmax=max(hi, lo * 1.01)),
                        cmap="viridis", interpolation="nearest")
         fig.colorbar(im, ax=ax, label="GND density (m$^{-2}$)")
+    if centres is not None and len(centres):
+        ax.plot((centres[:, 1] + 0.5) * dx, (centres[:, 0] + 0.5) * dy, "+", color="cyan", ms=4, mew=0.8)
         ax_h.hist(np.log10(pos), bins=60, color="C0")
     ax.set_xlabel("x (µm)")
     ax.set_ylabel("y (µm)")
