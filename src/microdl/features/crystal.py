@@ -151,12 +151,13 @@ def misorientation_vector(g1: np.ndarray, g2: np.ndarray, sym: np.ndarray) -> np
     """
     g1 = np.asarray(g1, dtype=float)
     g2 = np.asarray(g2, dtype=float)
-    # candidates R_k = (S_k g2)^T g1 = g2^T S_k^T g1; choose the largest trace (smallest angle)
-    cand = np.einsum("...ji,kjl,...lm->...kim", g2, sym, g1)
-    tr = np.trace(cand, axis1=-2, axis2=-1)
+    # candidates R_k = (S_k g2)^T g1 = g2^T S_k^T g1, with trace(R_k) = sum_ij S_k,ij (g1 g2^T)_ij:
+    # one (n, 9) x (9, K) product ranks them; only the best (largest trace, smallest angle) is built
+    m = g1 @ np.swapaxes(g2, -1, -2)
+    tr = m.reshape(m.shape[:-2] + (9,)) @ sym.reshape(len(sym), 9).T
     tr = np.where(np.isnan(tr), -np.inf, tr)
     best = np.argmax(tr, axis=-1)
-    r = np.take_along_axis(cand, best[..., None, None, None], axis=-3)[..., 0, :, :]
+    r = np.swapaxes(g2, -1, -2) @ np.swapaxes(sym[best], -1, -2) @ g1
     return rotation_vector(r)
 
 

@@ -125,12 +125,11 @@ def nye_measurable(kappa: np.ndarray) -> np.ndarray:
 
 def _design(g: np.ndarray, types: DislocationTypes) -> np.ndarray:
     """``A[..., c, t]``: measurable Nye number ``c`` of a unit density of type ``t`` at orientation ``g``."""
-    b = np.einsum("...ji,tj->...ti", g, types.burgers)  # sample frame: g^T b
-    ln = np.einsum("...ji,tj->...ti", g, types.line)
-    d = b[..., :, :, None] * ln[..., :, None, :]  # (..., t, i, j) = b_i l_j
-    comps = np.stack([d[..., 0, 1], d[..., 0, 2], d[..., 1, 0], d[..., 1, 2], d[..., 2, 2],
-                      d[..., 0, 0] - d[..., 1, 1]], axis=-1)  # (..., t, c)
-    return np.swapaxes(comps, -1, -2)
+    b = types.burgers @ g  # (..., t, i): sample frame g^T b, as rows
+    ln = types.line @ g
+    return np.stack([b[..., 0] * ln[..., 1], b[..., 0] * ln[..., 2], b[..., 1] * ln[..., 0],
+                     b[..., 1] * ln[..., 2], b[..., 2] * ln[..., 2],
+                     b[..., 0] * ln[..., 0] - b[..., 1] * ln[..., 1]], axis=-2)  # (..., c, t): b_i l_j
 
 
 def fit_gnd(alpha: np.ndarray, g: np.ndarray, types: DislocationTypes, method: str = "l2") -> np.ndarray:
@@ -154,10 +153,25 @@ def fit_gnd(alpha: np.ndarray, g: np.ndarray, types: DislocationTypes, method: s
     if np.any(ok):
         design = _design(g_flat[ok], types)
         if method == "l2":
-            rho[ok] = np.einsum("ntc,nc->nt", np.linalg.pinv(design), a_flat[ok])
+            rho[ok] = _min_norm(design, a_flat[ok])
         else:
             rho[ok] = _fit_l1(design, a_flat[ok], types.energy)
     return rho.reshape(lead + (len(types),))
+
+
+def _min_norm(design: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``rho = A^T (A A^T)^-1 alpha`` per point (6 x 6 solves); the pseudo-inverse where ``A A^T`` is
+    ill-conditioned (a design of rank below 6)."""
+    gram = design @ np.swapaxes(design, -1, -2)
+    ev = np.linalg.eigvalsh(gram)  # symmetric positive semi-definite: condition number from eigenvalues
+    good = ev[:, 0] > 1e-10 * ev[:, -1]
+    out = np.empty((len(alpha), design.shape[-1]))
+    if np.any(good):
+        y = np.linalg.solve(gram[good], alpha[good][..., None])[..., 0]
+        out[good] = np.einsum("nct,nc->nt", design[good], y)
+    if not np.all(good):
+        out[~good] = np.einsum("ntc,nc->nt", np.linalg.pinv(design[~good]), alpha[~good])
+    return out
 
 
 def _fit_l1(design: np.ndarray, alpha: np.ndarray, energy: np.ndarray, chunk: int = 1000) -> np.ndarray:
