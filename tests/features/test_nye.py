@@ -142,3 +142,14 @@ def test_bad_inputs_raise_clear_errors():
         lattice_curvature(np.zeros((3, 3, 3)), symmetry_operators("cubic"), (DX, DX))
     with pytest.raises(InvalidParameterError, match="method"):
         fit_gnd(np.zeros((1, 6)), np.eye(3)[None], dislocation_types("fcc"), method="l3")
+
+
+def test_hexagonal_frame_convention_puts_an_a_axis_along_x_or_y():
+    for conv, axis in (("a", 0), ("a*", 1)):
+        t = dislocation_types("hcp", hex_convention=conv)
+        a_type = np.array(["<a>" in f for f in t.family])
+        bhat = t.burgers[a_type] / np.linalg.norm(t.burgers[a_type], axis=1, keepdims=True)
+        assert np.any(np.isclose(np.abs(bhat[:, axis]), 1.0))
+        assert not np.any(np.isclose(np.abs(bhat[:, 1 - axis]), 1.0))
+    with pytest.raises(InvalidParameterError, match="hex_convention"):
+        dislocation_types("hcp", hex_convention="c")

@@ -100,7 +100,8 @@ class EBSDGND:
 
 
 def ebsd_gnd(m: EBSDMap, *, phase_id: int | None = None, lattice: str | None = None, method: str = "l1",
-             boundary_deg: float = 5.0, quality: tuple[str, float] | None = None) -> EBSDGND:
+             boundary_deg: float = 5.0, quality: tuple[str, float] | None = None,
+             hex_convention: str = "a*") -> EBSDGND:
     """GND densities of one phase of ``m``.
 
     Parameters
@@ -118,6 +119,10 @@ def ebsd_gnd(m: EBSDMap, *, phase_id: int | None = None, lattice: str | None = N
     quality
         ``("min", q)`` keeps points with quality >= q, ``("max", q)`` those with quality <= q,
         ``None`` the format's default (:func:`default_quality_threshold`).
+    hex_convention
+        Hexagonal crystal frame: ``"a*"`` (x || a*, an a axis along y; MTEX's setting for its Mg
+        ``twins`` data, an Oxford .ctf) or ``"a"`` (x || a). Check your software's setting: it
+        decides which dislocation types the fit uses (not the curvature).
     """
     indexed = m.indexed
     if not indexed.any():
@@ -138,7 +143,6 @@ def ebsd_gnd(m: EBSDMap, *, phase_id: int | None = None, lattice: str | None = N
                             f"({'>=' if kind == 'min' else '<='} {q})")
     a_m = phase.lattice[0] * 1e-10
     c_m = phase.lattice[2] * 1e-10 if lattice == "hcp" else None
-    hex_convention = "a" if m.source.lower().endswith(".ctf") else "a*"
     types = dislocation_types(lattice, a=a_m, c=c_m, hex_convention=hex_convention)
     g = euler_to_matrix(np.where(valid[..., None], m.euler, np.nan))
     step_m = (m.step_um[0] * 1e-6, m.step_um[1] * 1e-6)

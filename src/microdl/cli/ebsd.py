@@ -37,6 +37,8 @@ def gnd(
                                                                   "default 0.1)."),
     max_quality: float = typer.Option(None, "--max-quality", help="Keep points with quality <= this (.ctf MAD, "
                                                                   "degrees; default 1.5)."),
+    hex_convention: str = typer.Option("a*", "--hex-convention",
+                                       help="Hexagonal crystal frame: a* (x || a*, MTEX's Mg twins data) or a."),
     figure: bool = typer.Option(True, "--figure/--no-figure"),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -46,7 +48,7 @@ def gnd(
     if boundary <= 0:
         raise InvalidParameterError(f"--boundary-deg must be positive, got {boundary}")
     r = ebsd_gnd_files(path, out, phase_id=phase, lattice=lattice, method=method, boundary_deg=boundary,
-                       quality=_quality(min_quality, max_quality), figure=figure)
+                       quality=_quality(min_quality, max_quality), hex_convention=hex_convention, figure=figure)
     human = (f"{r['source']}: {r['phase']} ({r['lattice']}, {r['n_types']} types, {r['method']}), "
              f"{r['n_used']} of {r['n_points']} points used ({100 * r['fraction_used']:.1f} %): mean GND density "
              f"{r['rho_gnd_mean_per_m2']:.3g} m^-2 (median {r['rho_gnd_median_per_m2']:.3g}) in {r['seconds']:.1f} s"

@@ -21,6 +21,7 @@ def ebsd_gnd_files(
     method: str = "l1",
     boundary_deg: float = 5.0,
     quality: tuple[str, float] | None = None,
+    hex_convention: str = "a*",
     figure: bool = True,
 ) -> dict[str, Any]:
     """Read an EBSD map (.ang / .ctf), compute its GND densities and write them.
@@ -45,7 +46,7 @@ def ebsd_gnd_files(
     t0 = time.perf_counter()
     m = read_ebsd(path)
     res = ebsd_gnd(m, phase_id=phase_id, lattice=lattice, method=method, boundary_deg=boundary_deg,
-                   quality=quality)
+                   quality=quality, hex_convention=hex_convention)
     result: dict[str, Any] = {**res.stats(), "shape": list(m.shape), "seconds": time.perf_counter() - t0,
                               "microdl_version": __version__}
     files: dict[str, str] = {}
