@@ -94,6 +94,14 @@ def test_density_command_on_a_synthetic_map(tmp_path):
     saved = np.load(tmp_path / "o" / "windows.npz")
     assert np.mean(saved["rho_t"]) == pytest.approx(s["rho_t_mean_per_m2"], rel=1e-5)
     assert s["warnings"]  # 2e14 m^-2 at 0.5 um: far below the network's training densities, said so
+    m2 = _bent_map(np.radians(0.6) / 0.5e-6, shape=(15, 15))  # twice the curvature
+    _write_ang(m2, tmp_path / "bent2.ang")
+    r = runner.invoke(app, ["ebsd", "density", str(path), "--compare", str(tmp_path / "bent2.ang"), "--json",
+                            "--no-figure", "--div-threshold", "1e13"])
+    assert r.exit_code == 0, r.output
+    c = json.loads(r.stdout)
+    assert c["compare"]["rho_gnd_mean_per_m2"] == pytest.approx(2 * c["rho_gnd_mean_per_m2"], rel=0.05)
+    assert c["delta_taylor_stress_gnd_mpa"] > 0
     r = runner.invoke(app, ["taylor", "--rho", "9.28e14", "--rho2", "1.16e15", "--json"])
     assert json.loads(r.stdout)["delta_stress_mpa"] == pytest.approx(48.1, abs=0.05)
 

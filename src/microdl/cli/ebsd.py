@@ -76,23 +76,40 @@ def density(
     min_quality: float = typer.Option(None, "--min-quality"),
     max_quality: float = typer.Option(None, "--max-quality"),
     device: str = typer.Option("auto", "--device"),
+    compare: Path = typer.Option(None, "--compare", help="A second map (e.g. the sample at another strain): "
+                                                         "also the Taylor stress change from this map to it."),
     figure: bool = typer.Option(True, "--figure/--no-figure"),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Total dislocation density from the GND windows of an EBSD map, and the Taylor flow stress."""
+    from microdl.features.taylor import taylor_stress_change
     from microdl.workflows.ebsd import ebsd_density_files
 
     over = {"M": taylor_m, "alpha": alpha, "mu_pa": None if mu is None else mu * 1e9,
             "b_m": None if burgers is None else burgers * 1e-10}
-    r = ebsd_density_files(path, out, model=model, material=material, div_threshold=div_threshold,
-                           step_policy=step_policy, method=method, boundary_deg=boundary,
-                           quality=_quality(min_quality, max_quality), taylor_overrides=over,
-                           device=None if device == "auto" else device, figure=figure)
+    kw = dict(model=model, material=material, div_threshold=div_threshold, step_policy=step_policy, method=method,
+              boundary_deg=boundary, quality=_quality(min_quality, max_quality), taylor_overrides=over,
+              device=None if device == "auto" else device, figure=figure)
+    r = ebsd_density_files(path, out, **kw)
+    if compare is not None:
+        from microdl.features.taylor import get_material
+
+        r2 = ebsd_density_files(compare, None if out is None else out / "compare", **kw)
+        mat = get_material(material, **over)
+        r = {**r, "compare": r2,
+             "delta_taylor_stress_mpa": taylor_stress_change(r["rho_t_mean_per_m2"], r2["rho_t_mean_per_m2"], mat) / 1e6,
+             "delta_taylor_stress_gnd_mpa": taylor_stress_change(r["rho_gnd_mean_per_m2"], r2["rho_gnd_mean_per_m2"],
+                                                                 mat) / 1e6}
     human = (f"{r['source']}: {r['n_windows']} windows kept of {r['n_candidates']}; mean GND density "
              f"{r['rho_gnd_mean_per_m2']:.3g} m^-2, total density rho_t {r['rho_t_mean_per_m2']:.3g} m^-2 "
              f"({r['step_policy']}, step {r['map_step_um']:g} µm vs {r['model_step_um']:.3g} µm); Taylor stress "
              f"{r['taylor_stress_mpa']:.1f} MPa ({r['taylor_stress_gnd_mpa']:.1f} MPa from GND alone)"
              + "".join(f"\nwarning: {w}" for w in r["warnings"]))
+    if compare is not None:
+        c = r["compare"]
+        human += (f"\n{c['source']}: rho_t {c['rho_t_mean_per_m2']:.3g} m^-2, GND {c['rho_gnd_mean_per_m2']:.3g} m^-2"
+                  f"\nstress change to {c['source']}: {r['delta_taylor_stress_mpa']:+.1f} MPa from rho_t, "
+                  f"{r['delta_taylor_stress_gnd_mpa']:+.1f} MPa from GND" + "".join(f"\nwarning: {w}" for w in c["warnings"]))
     report(r, as_json=as_json, human=human)
 
 
