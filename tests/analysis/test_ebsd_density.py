@@ -91,6 +91,8 @@ def test_density_command_on_a_synthetic_map(tmp_path):
     assert s["n_windows"] > 0 and s["rho_t_mean_per_m2"] > 0
     assert s["density_factor"] == pytest.approx(0.5 / (3 / 7))
     assert s["taylor_stress_mpa"] == pytest.approx(2.86 * 0.23 * 82e9 * 2.482e-10 * np.sqrt(s["rho_t_mean_per_m2"]) / 1e6)
+    ss = np.load(tmp_path / "o" / "slip_systems.npz")
+    assert ss["channels"].shape == (15, 15, 24, 2) and len(ss["names"]) == 24
     saved = np.load(tmp_path / "o" / "windows.npz")
     assert np.mean(saved["rho_t"]) == pytest.approx(s["rho_t_mean_per_m2"], rel=1e-5)
     assert s["warnings"]  # 2e14 m^-2 at 0.5 um: far below the network's training densities, said so

@@ -86,7 +86,8 @@ def ebsd_density_files(
     ``rho_t_mean_per_m2`` is the mean of the predicted ``rho_t`` over the kept (window, slip
     system) pairs, as in the paper; ``taylor_stress_mpa`` is ``M alpha' mu b sqrt(rho_t)`` and
     ``taylor_stress_gnd_mpa`` the same from the mean GND density. Writes ``density.json``,
-    ``windows.npz`` and ``windows.png`` (the window centres on the GND map, the paper's Fig. 5)
+    ``slip_systems.npz`` (per slip system the [screw, edge] GND map, ``(ny, nx, S, 2)`` m^-2, and the
+    systems' names), ``windows.npz`` and ``windows.png`` (the window centres on the GND map, the paper's Fig. 5)
     to ``out`` if given. Raises if no window passes the filter, with the thresholds that would
     keep 1 % and 10 % of the candidates.
     """
@@ -94,6 +95,7 @@ def ebsd_density_files(
     from microdl.analysis.ebsd_density import (
         TRAINING_WINDOW_MEAN_UNITS,
         gnd_windows,
+        slip_system_maps,
         step_factor,
         training_range_fraction,
     )
@@ -156,6 +158,9 @@ def ebsd_density_files(
     files: dict[str, str] = {}
     if out is not None:
         out = check_output_folder(out)
+        channels, _, names = slip_system_maps(m, res)
+        files["slip_systems"] = str(save_npz(out / "slip_systems.npz", {
+            "channels": channels.astype(np.float32), "names": np.array(names)}))
         files["windows"] = str(save_npz(out / "windows.npz", {
             "windows": win.windows.astype(np.float32), "centre": win.centre, "system": win.system,
             "rho_t": rho_t.astype(np.float32), "n_lines": np.asarray(pred.n_lines)}))
