@@ -28,8 +28,15 @@ from microdl.exceptions import InvalidParameterError
 from microdl.features.crystal import euler_to_matrix
 from microdl.io.ebsd import EBSDMap
 
-__all__ = ["GNDWindows", "STEP_POLICIES", "TRAINING_WINDOW_MEAN_UNITS", "gnd_windows", "slip_system_maps", "step_factor",
-           "training_range_fraction"]
+__all__ = [
+    "GNDWindows",
+    "STEP_POLICIES",
+    "TRAINING_WINDOW_MEAN_UNITS",
+    "gnd_windows",
+    "slip_system_maps",
+    "step_factor",
+    "training_range_fraction",
+]
 
 STEP_POLICIES = ("rescale", "refuse", "none")
 WINDOW = 7
@@ -81,8 +88,9 @@ def slip_system_maps(m: EBSDMap, res: EBSDGND) -> tuple[np.ndarray, np.ndarray, 
 def _divergence(vec: np.ndarray) -> np.ndarray:
     """Central-difference divergence per step (m^-2) of ``(ny, nx, S, 2)``; NaN at edges and gaps."""
     div = np.full(vec.shape[:3], np.nan)
-    div[1:-1, 1:-1] = (0.5 * (vec[1:-1, 2:, :, 0] - vec[1:-1, :-2, :, 0])
-                       + 0.5 * (vec[2:, 1:-1, :, 1] - vec[:-2, 1:-1, :, 1]))
+    div[1:-1, 1:-1] = 0.5 * (vec[1:-1, 2:, :, 0] - vec[1:-1, :-2, :, 0]) + 0.5 * (
+        vec[2:, 1:-1, :, 1] - vec[:-2, 1:-1, :, 1]
+    )
     return div
 
 
@@ -97,7 +105,8 @@ def step_factor(step_um: float, model_step_um: float, policy: str) -> float:
             f"the map's step is {step_um:g} µm but the network learned GND line patterns at {model_step_um:.4g} µm "
             "pixels: a density of one line per pixel means a different number at each step. Use "
             "--step-policy rescale (step_policy='rescale': densities scaled by step / training step and back), "
-            "or measure at the training step")
+            "or measure at the training step"
+        )
     return step_um / model_step_um
 
 
@@ -119,10 +128,15 @@ class GNDWindows:
 
     def summary(self) -> dict[str, Any]:
         d = self.div_sum[np.isfinite(self.div_sum)]
-        return {"n_windows": int(len(self.windows)), "n_candidates": int(d.size),
-                "n_centres": int(len({tuple(c) for c in self.centre.tolist()})),
-                "div_threshold_per_m2": float(self.threshold),
-                "div_sum_percentiles_per_m2": {str(p): float(np.percentile(d, p)) for p in (1, 10, 50)} if d.size else {}}
+        return {
+            "n_windows": int(len(self.windows)),
+            "n_candidates": int(d.size),
+            "n_centres": int(len({tuple(c) for c in self.centre.tolist()})),
+            "div_threshold_per_m2": float(self.threshold),
+            "div_sum_percentiles_per_m2": {str(p): float(np.percentile(d, p)) for p in (1, 10, 50)}
+            if d.size
+            else {},
+        }
 
 
 def gnd_windows(m: EBSDMap, res: EBSDGND, *, threshold: float = 2e11, min_density: float = 0.0) -> GNDWindows:
@@ -153,7 +167,13 @@ def gnd_windows(m: EBSDMap, res: EBSDGND, *, threshold: float = 2e11, min_densit
     r, c, s = np.nonzero(keep)
     wins = np.empty((len(r), WINDOW, WINDOW, 3))
     for k, (i, j, a) in enumerate(zip(r, c, s, strict=True)):
-        wins[k, ..., :2] = channels[i:i + WINDOW, j:j + WINDOW, a, :]
+        wins[k, ..., :2] = channels[i : i + WINDOW, j : j + WINDOW, a, :]
     wins[..., 2] = np.hypot(wins[..., 0], wins[..., 1])
-    return GNDWindows(windows=wins, centre=np.stack([r + h, c + h], 1), system=s, div_sum=div_sum.ravel(),
-                      names=names, threshold=float(threshold))
+    return GNDWindows(
+        windows=wins,
+        centre=np.stack([r + h, c + h], 1),
+        system=s,
+        div_sum=div_sum.ravel(),
+        names=names,
+        threshold=float(threshold),
+    )

@@ -21,10 +21,32 @@ from microdl.io.ebsd import EBSDMap, EBSDPhase
 
 __all__ = ["EBSDGND", "default_quality_threshold", "ebsd_gnd", "lattice_of_phase", "plot_gnd_map"]
 
-_FCC_NAMES = ("alumin", "copper", "nickel", "austenite", "iron (gamma)", "iron-gamma", "gamma-fe", "silver",
-              "gold", "fcc")
-_BCC_NAMES = ("iron (alpha)", "iron-alpha", "alpha-fe", "ferrite", "iron", "fe", "tungsten", "molybdenum",
-              "niobium", "tantalum", "bcc", "martensite")
+_FCC_NAMES = (
+    "alumin",
+    "copper",
+    "nickel",
+    "austenite",
+    "iron (gamma)",
+    "iron-gamma",
+    "gamma-fe",
+    "silver",
+    "gold",
+    "fcc",
+)
+_BCC_NAMES = (
+    "iron (alpha)",
+    "iron-alpha",
+    "alpha-fe",
+    "ferrite",
+    "iron",
+    "fe",
+    "tungsten",
+    "molybdenum",
+    "niobium",
+    "tantalum",
+    "bcc",
+    "martensite",
+)
 
 
 def lattice_of_phase(phase: EBSDPhase) -> str:
@@ -39,9 +61,11 @@ def lattice_of_phase(phase: EBSDPhase) -> str:
         if any(k in name for k in _BCC_NAMES):
             return "bcc"
         raise InvalidParameterError(
-            f"phase {phase.name!r} is cubic but its name does not say bcc or fcc; pass lattice='bcc' or 'fcc'")
+            f"phase {phase.name!r} is cubic but its name does not say bcc or fcc; pass lattice='bcc' or 'fcc'"
+        )
     raise InvalidParameterError(
-        f"phase {phase.name!r} is {phase.crystal_system}: GND types are built in for bcc, fcc and hcp only")
+        f"phase {phase.name!r} is {phase.crystal_system}: GND types are built in for bcc, fcc and hcp only"
+    )
 
 
 def default_quality_threshold(m: EBSDMap) -> tuple[str, float]:
@@ -80,7 +104,11 @@ class EBSDGND:
         out = {}
         for fam in dict.fromkeys(self.types.family):
             cols = [i for i, f in enumerate(self.types.family) if f == fam]
-            out[fam] = float(np.mean(np.sum(np.abs(self.rho[self.used][:, cols]), axis=1))) if self.used.any() else 0.0
+            out[fam] = (
+                float(np.mean(np.sum(np.abs(self.rho[self.used][:, cols]), axis=1)))
+                if self.used.any()
+                else 0.0
+            )
         return out
 
     def stats(self) -> dict[str, Any]:
@@ -99,9 +127,17 @@ class EBSDGND:
         }
 
 
-def ebsd_gnd(m: EBSDMap, *, phase_id: int | None = None, lattice: str | None = None, method: str = "l1",
-             boundary_deg: float = 5.0, quality: tuple[str, float] | None = None,
-             hex_convention: str = "a*") -> EBSDGND:
+def ebsd_gnd(
+    m: EBSDMap,
+    *,
+    phase_id: int | None = None,
+    lattice: str | None = None,
+    method: str = "l1",
+    boundary_deg: float = 5.0,
+    quality: tuple[str, float] | None = None,
+    hex_convention: str = "a*",
+    progress: bool = False,
+) -> EBSDGND:
     """GND densities of one phase of ``m``.
 
     Parameters
@@ -123,6 +159,8 @@ def ebsd_gnd(m: EBSDMap, *, phase_id: int | None = None, lattice: str | None = N
         Hexagonal crystal frame: ``"a*"`` (x || a*, an a axis along y; MTEX's setting for its Mg
         ``twins`` data, an Oxford .ctf) or ``"a"`` (x || a). Check your software's setting: it
         decides which dislocation types the fit uses (not the curvature).
+    progress
+        Progress bar on stderr for the L1 fit.
     """
     indexed = m.indexed
     if not indexed.any():
@@ -139,8 +177,10 @@ def ebsd_gnd(m: EBSDMap, *, phase_id: int | None = None, lattice: str | None = N
         good = (m.quality >= q) if kind == "min" else (m.quality <= q)
     valid = indexed & (m.phase == phase_id) & good
     if not valid.any():
-        raise DataFileError(f"{m.source}: no point of phase {phase.name!r} passes the quality threshold "
-                            f"({'>=' if kind == 'min' else '<='} {q})")
+        raise DataFileError(
+            f"{m.source}: no point of phase {phase.name!r} passes the quality threshold "
+            f"({'>=' if kind == 'min' else '<='} {q})"
+        )
     a_m = phase.lattice[0] * 1e-10
     c_m = phase.lattice[2] * 1e-10 if lattice == "hcp" else None
     types = dislocation_types(lattice, a=a_m, c=c_m, hex_convention=hex_convention)
@@ -150,17 +190,26 @@ def ebsd_gnd(m: EBSDMap, *, phase_id: int | None = None, lattice: str | None = N
     used = valid & np.all(np.isfinite(kappa), axis=(-2, -1))
     rho = np.full(m.shape + (len(types),), np.nan)
     if used.any():
-        rho[used] = fit_gnd(nye_measurable(kappa[used]), g[used], types, method=method)
+        rho[used] = fit_gnd(nye_measurable(kappa[used]), g[used], types, method=method, progress=progress)
     total = np.where(used, np.sum(np.abs(np.nan_to_num(rho)), axis=-1), np.nan)
-    settings = {"source": m.source, "phase": phase.name, "phase_id": int(phase_id), "lattice": lattice,
-                "n_types": len(types), "method": method, "boundary_deg": float(boundary_deg),
-                "quality": [kind, float(q)], "step_um": [float(s) for s in m.step_um],
-                "hex_convention": hex_convention if lattice == "hcp" else None}
+    settings = {
+        "source": m.source,
+        "phase": phase.name,
+        "phase_id": int(phase_id),
+        "lattice": lattice,
+        "n_types": len(types),
+        "method": method,
+        "boundary_deg": float(boundary_deg),
+        "quality": [kind, float(q)],
+        "step_um": [float(s) for s in m.step_um],
+        "hex_convention": hex_convention if lattice == "hcp" else None,
+    }
     return EBSDGND(rho=rho, total=total, used=used, types=types, settings=settings)
 
 
-def plot_gnd_map(result: EBSDGND, path: str | os.PathLike, *, title: str | None = None,
-                 centres: np.ndarray | None = None) -> Path:
+def plot_gnd_map(
+    result: EBSDGND, path: str | os.PathLike, *, title: str | None = None, centres: np.ndarray | None = None
+) -> Path:
     """Map of ``log10`` of the total GND density (m^-2) with unused points grey, and its histogram;
     ``centres`` ``(n, 2)`` (row, col) are marked with cyan crosses (kept windows, the paper's Fig. 5)."""
     from matplotlib.colors import LogNorm
@@ -175,8 +224,14 @@ def plot_gnd_map(result: EBSDGND, path: str | os.PathLike, *, title: str | None 
     pos = t[np.isfinite(t)]
     if pos.size:
         lo, hi = np.percentile(pos, [1, 99])
-        im = ax.imshow(t, origin="upper", extent=(0, nx * dx, ny * dy, 0), norm=LogNorm(vmin=lo, vmax=max(hi, lo * 1.01)),
-                       cmap="viridis", interpolation="nearest")
+        im = ax.imshow(
+            t,
+            origin="upper",
+            extent=(0, nx * dx, ny * dy, 0),
+            norm=LogNorm(vmin=lo, vmax=max(hi, lo * 1.01)),
+            cmap="viridis",
+            interpolation="nearest",
+        )
         fig.colorbar(im, ax=ax, label="GND density (m$^{-2}$)")
     if centres is not None and len(centres):
         ax.plot((centres[:, 1] + 0.5) * dx, (centres[:, 0] + 0.5) * dy, "+", color="cyan", ms=4, mew=0.8)
@@ -187,5 +242,7 @@ def plot_gnd_map(result: EBSDGND, path: str | os.PathLike, *, title: str | None 
     s = result.stats()
     ax_h.set_xlabel("log10 GND density (m$^{-2}$)")
     ax_h.set_ylabel("points")
-    ax_h.set_title(f"mean {s['rho_gnd_mean_per_m2']:.3g} m$^{{-2}}$, {100 * s['fraction_used']:.0f} % of points used")
+    ax_h.set_title(
+        f"mean {s['rho_gnd_mean_per_m2']:.3g} m$^{{-2}}$, {100 * s['fraction_used']:.0f} % of points used"
+    )
     return save(fig, path)

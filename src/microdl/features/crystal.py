@@ -80,7 +80,10 @@ def rotation_vector(r: np.ndarray) -> np.ndarray:
     r = np.asarray(r, dtype=float)
     tr = np.clip((np.trace(r, axis1=-2, axis2=-1) - 1) / 2, -1.0, 1.0)
     ang = np.arccos(tr)
-    skew = np.stack([r[..., 2, 1] - r[..., 1, 2], r[..., 0, 2] - r[..., 2, 0], r[..., 1, 0] - r[..., 0, 1]], -1) / 2
+    skew = (
+        np.stack([r[..., 2, 1] - r[..., 1, 2], r[..., 0, 2] - r[..., 2, 0], r[..., 1, 0] - r[..., 0, 1]], -1)
+        / 2
+    )
     sin = np.sin(ang)
     with np.errstate(invalid="ignore", divide="ignore"):
         w = np.where((sin > 1e-6)[..., None], skew * (ang / sin)[..., None], skew)
@@ -134,7 +137,8 @@ def symmetry_operators(crystal_system: str) -> np.ndarray:
     """
     if crystal_system not in _GENERATORS:
         raise InvalidParameterError(
-            f"unknown crystal system {crystal_system!r}; expected one of {sorted(_GENERATORS)}")
+            f"unknown crystal system {crystal_system!r}; expected one of {sorted(_GENERATORS)}"
+        )
     if crystal_system not in _SYM_CACHE:
         _SYM_CACHE[crystal_system] = _group(_GENERATORS[crystal_system])
     return _SYM_CACHE[crystal_system]
@@ -228,8 +232,14 @@ def _perms(v) -> list[tuple]:
     return sorted(out)
 
 
-def dislocation_types(lattice: str, *, a: float | None = None, c: float | None = None,
-                      nu: float | None = None, hex_convention: str = "a") -> DislocationTypes:
+def dislocation_types(
+    lattice: str,
+    *,
+    a: float | None = None,
+    c: float | None = None,
+    nu: float | None = None,
+    hex_convention: str = "a",
+) -> DislocationTypes:
     """The dislocation types of ``lattice`` for the GND fit (crystal frame, SI units).
 
     * ``"bcc"``: ``b = a/2 <111>``; edges on {110} (12) and {112} (12), 4 screws: 28 types.
@@ -242,7 +252,9 @@ def dislocation_types(lattice: str, *, a: float | None = None, c: float | None =
     ``a``, ``c`` (m) and ``nu`` default to :data:`CRYSTAL_LATTICES`.
     """
     if lattice not in CRYSTAL_LATTICES:
-        raise InvalidParameterError(f"unknown lattice {lattice!r}; expected one of {sorted(CRYSTAL_LATTICES)}")
+        raise InvalidParameterError(
+            f"unknown lattice {lattice!r}; expected one of {sorted(CRYSTAL_LATTICES)}"
+        )
     par = CRYSTAL_LATTICES[lattice]
     a = float(par["a"] if a is None else a)
     nu = float(par["nu"] if nu is None else nu)
@@ -250,15 +262,18 @@ def dislocation_types(lattice: str, *, a: float | None = None, c: float | None =
     if lattice in ("bcc", "fcc"):
         if lattice == "bcc":
             dirs, bl = _perms((1, 1, 1)), a / 2
-            edges = (_family(_perms((1, 1, 0)), dirs, "{110}<111> edge", ident, ident, bl)
-                     + _family(_perms((1, 1, 2)), dirs, "{112}<111> edge", ident, ident, bl))
+            edges = _family(_perms((1, 1, 0)), dirs, "{110}<111> edge", ident, ident, bl) + _family(
+                _perms((1, 1, 2)), dirs, "{112}<111> edge", ident, ident, bl
+            )
             screw_tag = "<111> screw"
         else:
             dirs, bl = _perms((1, 1, 0)), a / 2
             edges = _family(_perms((1, 1, 1)), dirs, "{111}<110> edge", ident, ident, bl)
             screw_tag = "<110> screw"
-        screws = [(np.asarray(d, float) * bl, np.asarray(d, float) / np.linalg.norm(d), screw_tag)
-                  for d in _unique_directions(dirs)]
+        screws = [
+            (np.asarray(d, float) * bl, np.asarray(d, float) / np.linalg.norm(d), screw_tag)
+            for d in _unique_directions(dirs)
+        ]
     else:
         cc = float(par["c"] if c is None else c)
         if hex_convention not in ("a", "a*"):
@@ -283,7 +298,7 @@ def dislocation_types(lattice: str, *, a: float | None = None, c: float | None =
             """Symmetric variants of a Miller-Bravais index under 6/mmm (first three cycled)."""
             out = []
             h, k, i, l_ = v
-            for (p, q, r) in ((h, k, i), (k, i, h), (i, h, k)):
+            for p, q, r in ((h, k, i), (k, i, h), (i, h, k)):
                 for sgn in (1, -1):
                     for lz in (l_, -l_):
                         out.append((sgn * p, sgn * q, sgn * r, lz))
@@ -293,13 +308,17 @@ def dislocation_types(lattice: str, *, a: float | None = None, c: float | None =
         a_dirs = hex_perms((2, -1, -1, 0), False)
         ca_dirs = hex_perms((1, 1, -2, 3), False)
         one = 1.0 / 3.0  # <2-1-10>/3 = a, <11-23>/3 = c + a
-        edges = (_family(hex_perms((0, 0, 0, 1), True), a_dirs, "basal <a> edge", plane4, dir4, one)
-                 + _family(hex_perms((1, 0, -1, 0), True), a_dirs, "prismatic <a> edge", plane4, dir4, one)
-                 + _family(hex_perms((1, 0, -1, 1), True), a_dirs, "pyramidal <a> edge", plane4, dir4, one)
-                 + _family(hex_perms((1, 1, -2, 2), True), ca_dirs, "pyramidal <c+a> edge", plane4, dir4, one))
-        screws = [(dir4(d) * one, dir4(d) / np.linalg.norm(dir4(d)), tag)
-                  for dirs, tag in ((a_dirs, "<a> screw"), (ca_dirs, "<c+a> screw"))
-                  for d in _unique_directions(dirs)]
+        edges = (
+            _family(hex_perms((0, 0, 0, 1), True), a_dirs, "basal <a> edge", plane4, dir4, one)
+            + _family(hex_perms((1, 0, -1, 0), True), a_dirs, "prismatic <a> edge", plane4, dir4, one)
+            + _family(hex_perms((1, 0, -1, 1), True), a_dirs, "pyramidal <a> edge", plane4, dir4, one)
+            + _family(hex_perms((1, 1, -2, 2), True), ca_dirs, "pyramidal <c+a> edge", plane4, dir4, one)
+        )
+        screws = [
+            (dir4(d) * one, dir4(d) / np.linalg.norm(dir4(d)), tag)
+            for dirs, tag in ((a_dirs, "<a> screw"), (ca_dirs, "<c+a> screw"))
+            for d in _unique_directions(dirs)
+        ]
     items = edges + screws
     b = np.array([i[0] for i in items])
     line = np.array([i[1] for i in items])

@@ -46,12 +46,30 @@ class TaylorMaterial:
 
 
 TAYLOR_MATERIALS = {
-    "alpha-Fe": TaylorMaterial("alpha-Fe", 2.86, 0.23, 82e9, 2.482e-10,
-                               "Zhang et al. (2019): alpha' Kassner (2004), M from the EBSD texture (MTEX)"),
-    "Al": TaylorMaterial("Al", 3.06, 0.24, 25.4e9, 2.86e-10,
-                         "mu, b: Frost & Ashby (1982); alpha': Hansen & Huang (1998); M: Kocks (1970)"),
-    "Cu": TaylorMaterial("Cu", 3.06, 0.3, 42.1e9, 2.56e-10,
-                         "mu, b: Frost & Ashby (1982); alpha': Mecking & Kocks (1981); M: Kocks (1970)"),
+    "alpha-Fe": TaylorMaterial(
+        "alpha-Fe",
+        2.86,
+        0.23,
+        82e9,
+        2.482e-10,
+        "Zhang et al. (2019): alpha' Kassner (2004), M from the EBSD texture (MTEX)",
+    ),
+    "Al": TaylorMaterial(
+        "Al",
+        3.06,
+        0.24,
+        25.4e9,
+        2.86e-10,
+        "mu, b: Frost & Ashby (1982); alpha': Hansen & Huang (1998); M: Kocks (1970)",
+    ),
+    "Cu": TaylorMaterial(
+        "Cu",
+        3.06,
+        0.3,
+        42.1e9,
+        2.56e-10,
+        "mu, b: Frost & Ashby (1982); alpha': Mecking & Kocks (1981); M: Kocks (1970)",
+    ),
 }
 
 
@@ -72,7 +90,9 @@ def get_material(name: str | TaylorMaterial = "alpha-Fe", **overrides: float) ->
         if not (np.isfinite(v) and v > 0):
             raise InvalidParameterError(f"{k} must be a positive number, got {v}")
     if changes:
-        mat = replace(mat, **changes, source=(mat.source + "; overridden: " + ", ".join(sorted(changes))).lstrip("; "))
+        mat = replace(
+            mat, **changes, source=(mat.source + "; overridden: " + ", ".join(sorted(changes))).lstrip("; ")
+        )
     return mat
 
 

@@ -23,6 +23,7 @@ def ebsd_gnd_files(
     quality: tuple[str, float] | None = None,
     hex_convention: str = "a*",
     figure: bool = True,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Read an EBSD map (.ang / .ctf), compute its GND densities and write them.
 
@@ -45,17 +46,37 @@ def ebsd_gnd_files(
         check_output_folder(out, create=False)  # fail before the work
     t0 = time.perf_counter()
     m = read_ebsd(path)
-    res = ebsd_gnd(m, phase_id=phase_id, lattice=lattice, method=method, boundary_deg=boundary_deg,
-                   quality=quality, hex_convention=hex_convention)
-    result: dict[str, Any] = {**res.stats(), "shape": list(m.shape), "seconds": time.perf_counter() - t0,
-                              "microdl_version": __version__}
+    res = ebsd_gnd(
+        m,
+        phase_id=phase_id,
+        lattice=lattice,
+        method=method,
+        boundary_deg=boundary_deg,
+        quality=quality,
+        hex_convention=hex_convention,
+        progress=progress,
+    )
+    result: dict[str, Any] = {
+        **res.stats(),
+        "shape": list(m.shape),
+        "seconds": time.perf_counter() - t0,
+        "microdl_version": __version__,
+    }
     files: dict[str, str] = {}
     if out is not None:
         out = check_output_folder(out)
         files["gnd_total"] = str(save_npy(out / "gnd_total.npy", res.total.astype(np.float32)))
-        files["gnd_types"] = str(save_npz(out / "gnd_types.npz", {
-            "rho": res.rho.astype(np.float32), "burgers_m": res.types.burgers, "line": res.types.line,
-            "family": np.array(res.types.family)}))
+        files["gnd_types"] = str(
+            save_npz(
+                out / "gnd_types.npz",
+                {
+                    "rho": res.rho.astype(np.float32),
+                    "burgers_m": res.types.burgers,
+                    "line": res.types.line,
+                    "family": np.array(res.types.family),
+                },
+            )
+        )
         if figure:
             files["gnd_map"] = str(plot_gnd_map(res, out / "gnd_map.png"))
         result["files"] = files
@@ -79,6 +100,7 @@ def ebsd_density_files(
     taylor_overrides: dict[str, float | None] | None = None,
     device: str | None = None,
     figure: bool = True,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """GND densities of an EBSD map, the divergence-free 7 x 7 windows, the network's total density
     and the Taylor flow-stress contribution (Zhang & Ngan 2019, section 4).
@@ -117,7 +139,7 @@ def ebsd_density_files(
     model_step = GNDLineConfig().pixel_size_um
     step = float(np.sqrt(m.step_um[0] * m.step_um[1]))
     factor = step_factor(step, model_step, step_policy)  # before any work: "refuse" fails fast
-    res = ebsd_gnd(m, method=method, boundary_deg=boundary_deg, quality=quality)
+    res = ebsd_gnd(m, method=method, boundary_deg=boundary_deg, quality=quality, progress=progress)
     win = gnd_windows(m, res, threshold=div_threshold)
     summary = win.summary()
     if summary["n_windows"] == 0:
@@ -126,7 +148,8 @@ def ebsd_density_files(
             f"no 7 x 7 window of {res.settings['source']} passes the divergence filter (sum |div rho| < "
             f"{div_threshold:.3g} m^-2 per step) among {summary['n_candidates']} candidates; thresholds of "
             f"{pct.get('1', float('nan')):.3g} and {pct.get('10', float('nan')):.3g} would keep 1 % and 10 % "
-            "(--div-threshold)")
+            "(--div-threshold)"
+        )
     net = load_gnd_model(resolve_model_path(model), device=device)
     pred = predict_windows(net, win.windows * factor, device=device)
     rho_t = np.asarray(pred.rho_t, dtype=float) / factor
@@ -138,37 +161,67 @@ def ebsd_density_files(
         warnings.append(
             f"only {100 * in_range:.0f} % of the windows lie in the network's training range (mean density "
             f"{lo:g}-{hi:g} line-lengths per pixel, {lo * unit:.2g}-{hi * unit:.2g} m^-2 at its {model_step:.3g} µm "
-            f"pixels); their median is {median_units:.3g}: rho_t is an extrapolation, not a measurement")
+            f"pixels); their median is {median_units:.3g}: rho_t is an extrapolation, not a measurement"
+        )
     gnd_stats = res.stats()
     rho_t_mean = float(np.mean(rho_t))
     result: dict[str, Any] = {
-        **gnd_stats, **summary,
-        "rho_t_mean_per_m2": rho_t_mean, "rho_t_median_per_m2": float(np.median(rho_t)),
+        **gnd_stats,
+        **summary,
+        "rho_t_mean_per_m2": rho_t_mean,
+        "rho_t_median_per_m2": float(np.median(rho_t)),
         "rho_gnd_window_centre_mean_per_m2": float(np.mean(win.windows[:, 3, 3, 2])),
         "taylor_stress_mpa": taylor_stress(rho_t_mean, mat) / 1e6,
         "taylor_stress_gnd_mpa": taylor_stress(gnd_stats["rho_gnd_mean_per_m2"], mat) / 1e6,
-        "material": {"name": mat.name, "M": mat.M, "alpha": mat.alpha, "mu_pa": mat.mu_pa, "b_m": mat.b_m,
-                     "source": mat.source},
-        "model": str(model), "model_step_um": model_step, "map_step_um": step, "step_policy": step_policy,
-        "density_factor": factor, "fraction_in_training_range": in_range,
-        "window_mean_line_lengths_per_pixel_median": median_units, "warnings": warnings,
-        "shape": list(m.shape), "seconds": time.perf_counter() - t0,
+        "material": {
+            "name": mat.name,
+            "M": mat.M,
+            "alpha": mat.alpha,
+            "mu_pa": mat.mu_pa,
+            "b_m": mat.b_m,
+            "source": mat.source,
+        },
+        "model": str(model),
+        "model_step_um": model_step,
+        "map_step_um": step,
+        "step_policy": step_policy,
+        "density_factor": factor,
+        "fraction_in_training_range": in_range,
+        "window_mean_line_lengths_per_pixel_median": median_units,
+        "warnings": warnings,
+        "shape": list(m.shape),
+        "seconds": time.perf_counter() - t0,
         "microdl_version": __version__,
     }
     files: dict[str, str] = {}
     if out is not None:
         out = check_output_folder(out)
         channels, _, names = slip_system_maps(m, res)
-        files["slip_systems"] = str(save_npz(out / "slip_systems.npz", {
-            "channels": channels.astype(np.float32), "names": np.array(names)}))
-        files["windows"] = str(save_npz(out / "windows.npz", {
-            "windows": win.windows.astype(np.float32), "centre": win.centre, "system": win.system,
-            "rho_t": rho_t.astype(np.float32), "n_lines": np.asarray(pred.n_lines)}))
+        files["slip_systems"] = str(
+            save_npz(
+                out / "slip_systems.npz", {"channels": channels.astype(np.float32), "names": np.array(names)}
+            )
+        )
+        files["windows"] = str(
+            save_npz(
+                out / "windows.npz",
+                {
+                    "windows": win.windows.astype(np.float32),
+                    "centre": win.centre,
+                    "system": win.system,
+                    "rho_t": rho_t.astype(np.float32),
+                    "n_lines": np.asarray(pred.n_lines),
+                },
+            )
+        )
         if figure:
             from microdl.analysis.ebsd_gnd import plot_gnd_map
 
-            files["windows_png"] = str(plot_gnd_map(res, out / "windows.png", centres=win.centre,
-                                                    title=f"{summary['n_windows']} windows kept"))
+            files["windows_png"] = str(
+                plot_gnd_map(
+                    res, out / "windows.png", centres=win.centre, title=f"{summary['n_windows']} windows kept"
+                )
+            )
         result["files"] = files
         write_json(out / "density.json", result)
         files["density"] = str(Path(out) / "density.json")
