@@ -154,3 +154,15 @@ def test_the_magnesium_map_uses_hexagonal_types_and_masks_twins():
     wild = ebsd_gnd(m, method="l2", boundary_deg=100)
     assert p99 < 2e15
     assert np.percentile(wild.total[wild.used], 99) > 10 * p99
+
+
+def test_map_figure_has_the_map_the_histogram_and_the_window_centres():
+    from microdl.analysis.ebsd_gnd import gnd_map_figure
+
+    res = ebsd_gnd(_bent_map(np.radians(0.3) / 0.5e-6))
+    fig = gnd_map_figure(res)
+    ax_map, ax_hist = fig.axes[0], fig.axes[1]
+    assert len(ax_map.images) == 1 and len(ax_hist.patches) == 60
+    fig = gnd_map_figure(res, centres=np.array([[3, 3], [4, 5]]))
+    crosses = fig.axes[0].lines[-1]
+    assert len(crosses.get_xdata()) == 2 and len(fig.axes[1].patches) == 60

@@ -19,7 +19,14 @@ from microdl.features.crystal import DislocationTypes, dislocation_types, euler_
 from microdl.features.nye import fit_gnd, lattice_curvature, nye_measurable
 from microdl.io.ebsd import EBSDMap, EBSDPhase
 
-__all__ = ["EBSDGND", "default_quality_threshold", "ebsd_gnd", "lattice_of_phase", "plot_gnd_map"]
+__all__ = [
+    "EBSDGND",
+    "default_quality_threshold",
+    "ebsd_gnd",
+    "gnd_map_figure",
+    "lattice_of_phase",
+    "plot_gnd_map",
+]
 
 _FCC_NAMES = (
     "alumin",
@@ -210,11 +217,18 @@ def ebsd_gnd(
 def plot_gnd_map(
     result: EBSDGND, path: str | os.PathLike, *, title: str | None = None, centres: np.ndarray | None = None
 ) -> Path:
+    """Write :func:`gnd_map_figure` to ``path`` (atomic)."""
+    from microdl.analysis.plots import save
+
+    return save(gnd_map_figure(result, title=title, centres=centres), path)
+
+
+def gnd_map_figure(result: EBSDGND, *, title: str | None = None, centres: np.ndarray | None = None) -> Any:
     """Map of ``log10`` of the total GND density (m^-2) with unused points grey, and its histogram;
     ``centres`` ``(n, 2)`` (row, col) are marked with cyan crosses (kept windows, the paper's Fig. 5)."""
     from matplotlib.colors import LogNorm
 
-    from microdl.analysis.plots import figure, save
+    from microdl.analysis.plots import figure
 
     fig, (ax, ax_h) = figure(1, 2, size=(10, 4.2))
     ny, nx = result.total.shape
@@ -233,9 +247,9 @@ def plot_gnd_map(
             interpolation="nearest",
         )
         fig.colorbar(im, ax=ax, label="GND density (m$^{-2}$)")
+        ax_h.hist(np.log10(pos), bins=60, color="C0")
     if centres is not None and len(centres):
         ax.plot((centres[:, 1] + 0.5) * dx, (centres[:, 0] + 0.5) * dy, "+", color="cyan", ms=4, mew=0.8)
-        ax_h.hist(np.log10(pos), bins=60, color="C0")
     ax.set_xlabel("x (µm)")
     ax.set_ylabel("y (µm)")
     ax.set_title(title or f"{result.settings['phase']}: sum |rho_GND| ({result.settings['method']})")
@@ -245,4 +259,4 @@ def plot_gnd_map(
     ax_h.set_title(
         f"mean {s['rho_gnd_mean_per_m2']:.3g} m$^{{-2}}$, {100 * s['fraction_used']:.0f} % of points used"
     )
-    return save(fig, path)
+    return fig
