@@ -116,7 +116,8 @@ class GNDWindows:
 
     ``windows (n, 7, 7, 3)`` m^-2 [screw, edge, magnitude] as measured (not rescaled);
     ``centre (n, 2)`` (row, col) and ``system (n,)`` index of each; ``div_sum`` the sum of
-    ``|div|`` (m^-2) of every complete (window, system) candidate; ``names`` of the systems.
+    ``|div|`` (m^-2) of every complete (window, system) candidate; ``names`` of the systems and
+    their full ``channels`` maps.
     """
 
     windows: np.ndarray
@@ -125,6 +126,7 @@ class GNDWindows:
     div_sum: np.ndarray
     names: list[str]
     threshold: float
+    channels: np.ndarray  # (ny, nx, S, 2) [screw, edge] of every slip system (slip_system_maps)
 
     def summary(self) -> dict[str, Any]:
         d = self.div_sum[np.isfinite(self.div_sum)]
@@ -176,4 +178,5 @@ def gnd_windows(m: EBSDMap, res: EBSDGND, *, threshold: float = 2e11, min_densit
         div_sum=div_sum.ravel(),
         names=names,
         threshold=float(threshold),
+        channels=channels,
     )

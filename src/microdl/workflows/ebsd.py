@@ -117,7 +117,6 @@ def ebsd_density_files(
     from microdl.analysis.ebsd_density import (
         TRAINING_WINDOW_MEAN_UNITS,
         gnd_windows,
-        slip_system_maps,
         step_factor,
         training_range_fraction,
     )
@@ -196,10 +195,9 @@ def ebsd_density_files(
     files: dict[str, str] = {}
     if out is not None:
         out = check_output_folder(out)
-        channels, _, names = slip_system_maps(m, res)
         files["slip_systems"] = str(
             save_npz(
-                out / "slip_systems.npz", {"channels": channels.astype(np.float32), "names": np.array(names)}
+                out / "slip_systems.npz", {"channels": win.channels.astype(np.float32), "names": np.array(win.names)}
             )
         )
         files["windows"] = str(
