@@ -341,7 +341,7 @@ if __name__ == "__main__":
 """
 
 
-def _start_script(tmp_path: Path, n: int, sleep_s: float) -> tuple[subprocess.Popen, Path, Path]:
+def _start_script(tmp_path: Path, n: int, sleep_s: float | list[float]) -> tuple[subprocess.Popen, Path, Path]:
     out, log = tmp_path / "out", tmp_path / "log.jsonl"
     script = tmp_path / "run_grid.py"
     script.write_text(textwrap.dedent(_SCRIPT.format(
@@ -366,8 +366,13 @@ def _wait_for_done(out: Path, n: int, proc: subprocess.Popen, timeout: float = 3
 
 def test_killed_run_resumes_without_redoing_finished_jobs(tmp_path):
     n = 12
-    proc, out, log = _start_script(tmp_path, n, sleep_s=0.3)
+    # Four quick jobs, then slow ones: the kill must land while jobs are in flight, even on a
+    # loaded machine (with equal short jobs it could land between two jobs).
+    proc, out, log = _start_script(tmp_path, n, sleep_s=[0.3] * 4 + [5.0] * (n - 4))
     _wait_for_done(out, 4, proc)
+    deadline = time.monotonic() + 20
+    while not _tmp_files(out) and time.monotonic() < deadline:
+        time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)  # the runner only: its workers must die with it
     proc.communicate(timeout=10)
     assert _wait_dead({e["pid"] for e in log_lines(log)}) == set()
