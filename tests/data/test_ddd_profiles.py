@@ -254,19 +254,22 @@ _TWINS = {"w0.0625_one_p0.1_i0000": ("one", 0.001, 20, 0), "w0.0625_one_p1_i0000
           "w0.0625_one_p10_i0000": ("one", 0.1, 20, 0), "w0.0625_one_p10_i0001": ("one", 0.1, 70, 1)}
 
 
-@pytest.mark.parametrize("samples, duplicates, first", [
-    (_SYNTH, "error", 4),  # elastic samples dropped, one sample in both parts (exported again)
-    (_TWINS, "drop", 2),  # the 0.1 % and 10 % twins in different parts: both dropped, as in one export
+@pytest.mark.parametrize("samples, duplicates, first, first_duplicates", [
+    (_SYNTH, "error", 4, "error"),  # elastic samples dropped, one sample in both parts (exported again)
+    (_TWINS, "drop", 2, "drop"),  # the 0.1 % and 10 % twins in different parts: both dropped, as in one export
+    (_TWINS, "drop", 2, "error"),  # a clean "error" export merged with "drop": the earlier twin goes too
     ({k: _TWINS[k] for k in ("w0.0625_one_p0.1_i0000", "w0.0625_one_p10_i0000", "w0.0625_one_p1_i0000")}
-     | {"w0.0625_one_p1_i0001": ("one", 0.01, 20, 1)}, "drop", 3),  # a third twin after two were dropped
+     | {"w0.0625_one_p1_i0001": ("one", 0.01, 20, 1)}, "drop", 3, "drop"),  # a third twin after two were dropped
 ])
-def test_merge_of_two_partial_builds_equals_the_export_of_the_whole_build(tmp_path, samples, duplicates, first):
+def test_merge_of_two_partial_builds_equals_the_export_of_the_whole_build(tmp_path, samples, duplicates, first,
+                                                                          first_duplicates):
     keys = list(samples)
     whole = _synthetic_grid(tmp_path / "whole", samples)
     part1 = _synthetic_grid(tmp_path / "part1", {k: samples[k] for k in keys[:first]})
     part2 = _synthetic_grid(tmp_path / "part2", {k: samples[k] for k in keys[first - 1:]})
     expected = export_images(whole, tmp_path / "all", duplicates=duplicates)
-    export_images(part1, tmp_path / "merged", duplicates=duplicates, merge=True)  # nothing there yet: plain export
+    # nothing there yet: a plain export
+    export_images(part1, tmp_path / "merged", duplicates=first_duplicates, merge=True)
     got = export_images(part2, tmp_path / "merged", duplicates=duplicates, merge=True)
     a, b = _export_files(tmp_path / "all"), _export_files(tmp_path / "merged")
     assert a == b  # same rows, files, curves, dropped list and split
@@ -294,10 +297,15 @@ def test_merge_replaces_samples_exported_again_and_refuses_other_options(synthet
     # other options, split seed or format: refused before the source is even read
     before = (exp / "index.json").read_bytes()
     for kwargs, match in (({"elastic": "class"}, "--elastic 'drop'"), ({"rendering": "deformed"}, "--rendering"),
-                          ({"duplicates": "drop"}, "--duplicates"), ({"split_seed": 1}, "seed 0")):
+                          ({"split_seed": 1}, "seed 0")):
         with pytest.raises(InvalidParameterError, match=match) as err:
             export_images(tmp_path / "nowhere", exp, merge=True, **kwargs)
         _one_line(err.value)
+    # an export that dropped clashes cannot go back to refusing them (error -> drop is allowed)
+    dropping = tmp_path / "dropping"
+    export_images(synthetic, dropping, duplicates="drop")
+    with pytest.raises(InvalidParameterError, match="--duplicates 'drop'"):
+        export_images(tmp_path / "nowhere", dropping, merge=True, duplicates="error")
     other = tmp_path / "other"
     other.mkdir()
     (other / "index.json").write_text(json.dumps({"format": "microdl.ddd-images/0"}))

@@ -113,7 +113,10 @@ def _previous_export(folder: Path, options: dict[str, str], split_seed: int) -> 
         found = info.get("format") if isinstance(info, dict) else type(info).__name__
         raise InvalidParameterError(f"{where}: its {INDEX_JSON} is not a {EXPORT_FORMAT!r} export (found {found!r}); "
                                     "export to a new folder")
-    differ = [f"--{k} {info.get(k)!r} (not {v!r})" for k, v in options.items() if info.get(k) != v]
+    # An export made with --duplicates error holds no clash, so dropping clashes from now on is safe.
+    upgrade = info.get("duplicates") == "error" and options["duplicates"] == "drop"
+    differ = [f"--{k} {info.get(k)!r} (not {v!r})" for k, v in options.items()
+              if info.get(k) != v and not (k == "duplicates" and upgrade)]
     if differ:
         raise InvalidParameterError(f"{where}: it was exported with {', '.join(differ)}; merge with the same "
                                     "options or export to a new folder")
@@ -185,7 +188,8 @@ def export_images(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         Seed of ``splits.json`` (:func:`~microdl.data.ddd_splits.split_rows`).
     merge
         Merge into the export already in ``out_dir`` (module notes; made with the same
-        options and split seed) instead of overwriting it. Without one it is a plain export.
+        options and split seed, except that ``duplicates="drop"`` may merge into an export
+        made with ``"error"``) instead of overwriting it. Without one it is a plain export.
 
     Files: ``<key>_r<reload %>[_mean].png`` (``floor(255 |eps - median| / max|eps - median|)``,
     rows across the width, loading axis horizontal; reference ``full`` or ``mean``), ``index.csv``
