@@ -1,4 +1,4 @@
-"""Read a 2D gray image from PNG/TIFF (8 or 16 bit) or ``.npy`` as a NumPy array."""
+"""Read a 2D gray image from PNG/TIFF (8 or 16 bit), JPEG (8 bit) or ``.npy`` as a NumPy array."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from microdl.exceptions import DataFileError
 
 __all__ = ["IMAGE_SUFFIXES", "read_gray_image"]
 
-IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".npy")
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".npy")
 
 
 def read_gray_image(path: str | os.PathLike) -> np.ndarray:
@@ -19,6 +19,11 @@ def read_gray_image(path: str | os.PathLike) -> np.ndarray:
 
     Colour images are converted to gray (PIL's ``L`` mode). ``.npy`` files are
     returned as stored; the caller checks their shape and values.
+
+    The pixels are decoded here (``Image.load``), inside the error handling: PIL opens
+    a file lazily, so a truncated or corrupt JPEG would otherwise only fail later. The
+    reader relies on PIL's default ``ImageFile.LOAD_TRUNCATED_IMAGES = False`` (it never
+    changes it), so a truncated file is an error rather than an image padded with gray.
 
     Raises
     ------
@@ -33,14 +38,17 @@ def read_gray_image(path: str | os.PathLike) -> np.ndarray:
         raise DataFileError(f"unsupported image type {suffix!r} for {p}; expected {', '.join(IMAGE_SUFFIXES)}")
     if p.stat().st_size == 0:
         raise DataFileError(f"{p} is empty (0 bytes)")
+    from PIL import Image
+
+    # DecompressionBombError (absurd image sizes) is not an OSError
+    errors = (OSError, ValueError, EOFError, SyntaxError, Image.DecompressionBombError)
     try:
         if suffix == ".npy":
             return np.load(p, allow_pickle=False)
-        from PIL import Image
-
         with Image.open(p) as im:
+            im.load()  # decode now, so that truncated or corrupt data raises here
             if im.mode in ("RGB", "RGBA", "P", "LA", "CMYK"):
                 im = im.convert("L")
             return np.asarray(im).copy()
-    except (OSError, ValueError, EOFError, SyntaxError) as exc:
+    except errors as exc:
         raise DataFileError(f"could not read image {p} ({type(exc).__name__}: {' '.join(str(exc).split())})") from exc

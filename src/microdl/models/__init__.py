@@ -3,6 +3,7 @@
 from microdl.models import gnd_anchored as _gnd_anchored  # noqa: F401  (registers presets)
 from microdl.models import gnd_ensemble as _gnd_ensemble  # noqa: F401  (registers presets)
 from microdl.models import gnd_fcn as _gnd_fcn  # noqa: F401  (registers presets)
+from microdl.models import micrograph as _micrograph  # noqa: F401  (registers presets)
 from microdl.models import yang2020 as _yang2020  # noqa: F401  (registers presets)
 from microdl.models import zhang2019 as _zhang2019  # noqa: F401  (registers presets)
 from microdl.models.registry import (

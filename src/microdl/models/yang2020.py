@@ -30,66 +30,20 @@ paper (any size >= 8 works: the head is a global average).
 
 from __future__ import annotations
 
-import math
-
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from microdl.exceptions import InvalidParameterError, ShapeError
+from microdl.exceptions import InvalidParameterError
 from microdl.models.registry import MODELS
+from microdl.models.resnet import BN_EPS, BN_MOMENTUM, ResidualModule, ResNetBackbone, tf_same_max_pool
 
-__all__ = ["Yang2020ResNet", "tf_same_max_pool", "PRIOR_STRAIN_PERCENT", "BN_EPS", "BN_MOMENTUM"]
+__all__ = ["Yang2020ResNet", "ResidualModule", "tf_same_max_pool", "PRIOR_STRAIN_PERCENT", "BN_EPS",
+           "BN_MOMENTUM"]
 
 PRIOR_STRAIN_PERCENT = (0.1, 1.0, 10.0)
 """Prior strain (%) of class 0, 1, 2."""
-BN_EPS = 1e-3
-BN_MOMENTUM = 0.01  # Keras momentum 0.99
 
 
-def tf_same_max_pool(x: Tensor, kernel: int = 3, stride: int = 2) -> Tensor:
-    """Max-pooling with TensorFlow's ``padding='same'``: output ``ceil(n / stride)``, extra pad bottom/right."""
-    pads = []
-    for n in (x.shape[-1], x.shape[-2]):  # F.pad order: last dim first
-        total = max((math.ceil(n / stride) - 1) * stride + kernel - n, 0)
-        pads += [total // 2, total - total // 2]
-    if any(pads):
-        x = F.pad(x, pads, value=float("-inf"))
-    return F.max_pool2d(x, kernel, stride)
-
-
-class _TFSamePool(nn.Module):
-    def forward(self, x: Tensor) -> Tensor:
-        return tf_same_max_pool(x)
-
-
-def _bn(c: int) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(c, eps=BN_EPS, momentum=BN_MOMENTUM)
-
-
-class ResidualModule(nn.Module):
-    """``blocks`` conv(3x3)-BN(-ReLU) blocks + shortcut (1x1 conv-BN projection or identity), then ReLU."""
-
-    def __init__(self, c_in: int, c_out: int, blocks: int, projection: bool) -> None:
-        super().__init__()
-        if not projection and c_in != c_out:
-            raise InvalidParameterError(f"an identity shortcut needs c_in == c_out, got {c_in} -> {c_out}")
-        self.convs = nn.ModuleList(nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1)
-                                   for i in range(blocks))
-        self.bns = nn.ModuleList(_bn(c_out) for _ in range(blocks))
-        self.proj_conv = nn.Conv2d(c_in, c_out, 1) if projection else None
-        self.proj_bn = _bn(c_out) if projection else None
-
-    def forward(self, x: Tensor) -> Tensor:
-        z = x
-        for i, (conv, bn) in enumerate(zip(self.convs, self.bns, strict=True)):
-            z = bn(conv(z))
-            if i < len(self.convs) - 1:
-                z = F.relu(z)
-        short = x if self.proj_conv is None else self.proj_bn(self.proj_conv(x))
-        return F.relu(z + short)
-
-
-class Yang2020ResNet(nn.Module):
+class Yang2020ResNet(ResNetBackbone):
     """Yang et al. (2020) ResNet: gray strain-profile crops -> 3 prior-strain logits.
 
     Parameters
@@ -115,35 +69,10 @@ class Yang2020ResNet(nn.Module):
     def __init__(self, widths: tuple[int, ...] = (32, 64), modules_per_stage: int = 2,
                  blocks_per_module: int = 3, stem_width: int = 16, in_channels: int = 1,
                  n_classes: int = 3) -> None:
-        super().__init__()
-        for key, v in (("modules_per_stage", modules_per_stage), ("blocks_per_module", blocks_per_module),
-                       ("stem_width", stem_width), ("in_channels", in_channels), ("n_classes", n_classes)):
-            if int(v) != v or v < 1:
-                raise InvalidParameterError(f"{key} must be an integer >= 1, got {v!r}")
-        widths = tuple(int(w) for w in widths)
-        if not widths or min(widths) < 1:
-            raise InvalidParameterError(f"widths must be positive integers, got {widths!r}")
-        self.in_channels = in_channels
-        self.stem_conv = nn.Conv2d(in_channels, stem_width, 3, padding=1)
-        self.stem_bn = _bn(stem_width)
-        self.pool = _TFSamePool()
-        stages, c = [], stem_width
-        for w in widths:
-            mods = [ResidualModule(c if m == 0 else w, w, blocks_per_module, projection=m == 0)
-                    for m in range(modules_per_stage)]
-            stages.append(nn.Sequential(*mods))
-            c = w
-        self.stages = nn.ModuleList(stages)
-        self.fc = nn.Linear(c, n_classes)
-
-    def features(self, x: Tensor) -> Tensor:
-        """Global-average-pool features ``(n, widths[-1])`` (the paper's second-to-last layer)."""
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ShapeError(f"input must have shape (n, {self.in_channels}, H, W), got {tuple(x.shape)}")
-        x = self.pool(F.relu(self.stem_bn(self.stem_conv(x))))
-        for stage in self.stages:
-            x = self.pool(stage(x))
-        return x.mean(dim=(2, 3))
+        if int(n_classes) != n_classes or n_classes < 1:
+            raise InvalidParameterError(f"n_classes must be an integer >= 1, got {n_classes!r}")
+        super().__init__(widths, modules_per_stage, blocks_per_module, stem_width, in_channels)
+        self.fc = nn.Linear(self.n_features, n_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         """Map ``(n, 1, H, W)`` gray values 0..255 to ``(n, 3)`` logits."""
