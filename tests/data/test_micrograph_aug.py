@@ -183,3 +183,19 @@ def test_grid_crops_cover_the_image_evenly_and_deterministically():
     assert grid_positions(100, 100, 1, 40) == [(30, 30)]  # one crop: centred
     with pytest.raises(ShapeError, match="size must be <= the image's smaller side 475"):
         grid_positions(475, 645, 8, 500)
+
+
+def test_downscale_is_the_block_mean():
+    import numpy as np
+
+    from microdl.data.micrograph_aug import downscale
+
+    img = np.arange(5 * 7, dtype=np.float32).reshape(5, 7)
+    out = downscale(img, 2)
+    assert out.shape == (2, 3)
+    assert out[0, 0] == np.mean([0, 1, 7, 8]) and out[1, 2] == np.mean([18, 19, 25, 26])
+    assert downscale(img, 1) is img
+    with pytest.raises(InvalidParameterError, match="factor"):
+        downscale(img, 0)
+    with pytest.raises(ShapeError, match="at least 6"):
+        downscale(img, 6)

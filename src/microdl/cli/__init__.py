@@ -26,6 +26,7 @@ from microdl.cli import ddd as _ddd  # noqa: E402
 from microdl.cli import ddd_dataset as _ddd_dataset  # noqa: E402
 from microdl.cli import ebsd as _ebsd  # noqa: E402
 from microdl.cli import gnd as _gnd  # noqa: E402
+from microdl.cli import micrograph as _micrograph  # noqa: E402
 from microdl.cli import models as _models  # noqa: E402
 from microdl.cli import strain as _strain  # noqa: E402
 from microdl.exceptions import DataFileError, MicrodlError  # noqa: E402
@@ -87,6 +88,7 @@ _ddd.app.command("split")(_ddd_dataset.split)
 app.add_typer(_ddd.app, name="ddd")
 app.add_typer(_ebsd.app, name="ebsd")
 app.command("taylor")(_ebsd.taylor)
+app.add_typer(_micrograph.app, name="micrograph")
 app.add_typer(_models.app, name="models")
 app.add_typer(_strain.app, name="strain")
 app.add_typer(_catalog.data_app, name="data")

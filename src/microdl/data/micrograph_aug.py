@@ -22,12 +22,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from microdl.exceptions import InvalidParameterError, ShapeError
 
-__all__ = ["AugmentConfig", "augment", "dihedral", "gaussian_blur", "grid_crops", "grid_positions",
+__all__ = ["AugmentConfig", "augment", "dihedral", "downscale", "gaussian_blur", "grid_crops", "grid_positions",
            "random_crop", "random_crops", "standardize"]
 
 
@@ -277,3 +278,21 @@ def grid_crops(image: torch.Tensor, n: int, size: int) -> torch.Tensor:
         raise ShapeError(f"image must have shape (1, H, W), got {tuple(image.shape)}")
     h, w = image.shape[-2:]
     return torch.stack([image[:, t:t + size, x:x + size] for t, x in grid_positions(h, w, n, size)])
+
+
+def downscale(image: np.ndarray, factor: int) -> np.ndarray:
+    """Mean of ``factor x factor`` pixel blocks of a 2-D image (the last partial rows/columns are dropped).
+
+    Area averaging is exact for integer factors: no aliasing of fine lamellae into false
+    coarse texture, unlike picking every ``factor``-th pixel. ``factor=1`` returns the image.
+    """
+    arr = np.asarray(image)
+    if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 1:
+        raise InvalidParameterError(f"factor must be an integer >= 1, got {factor!r}")
+    if arr.ndim != 2 or min(arr.shape) < factor:
+        raise ShapeError(f"image must be 2-D and at least {factor} px on both sides, got shape {arr.shape}")
+    if factor == 1:
+        return arr
+    h, w = (arr.shape[0] // factor) * factor, (arr.shape[1] // factor) * factor
+    blocks = arr[:h, :w].reshape(h // factor, factor, w // factor, factor)
+    return blocks.mean(axis=(1, 3), dtype=np.float64).astype(np.float32)

@@ -36,7 +36,7 @@ from microdl.data._validation import as_array, check_labels
 from microdl.exceptions import DataFileError, InvalidParameterError, ShapeError
 from microdl.io.images import IMAGE_SUFFIXES, read_gray_image
 
-__all__ = ["MicrographSet", "block_folds", "crop_scale_bar", "detect_scale_bar", "few_label_subset",
+__all__ = ["MicrographSet", "block_folds", "crop_scale_bar", "detect_scale_bar", "few_label_subset", "to_unit_float",
            "group_folds", "load_micrograph_folder", "natural_key"]
 
 Folds = list[tuple[np.ndarray, np.ndarray]]
@@ -47,7 +47,7 @@ def natural_key(name: str) -> tuple:
     return tuple(int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", str(name)))
 
 
-def _to_unit_float(image: np.ndarray, name: str) -> np.ndarray:
+def to_unit_float(image: np.ndarray, name: str) -> np.ndarray:
     """2D ``float32``: ``uint8`` / 255, ``uint16`` / 65535, floats as they are."""
     arr = np.asarray(image)
     if arr.ndim == 3 and arr.shape[-1] == 1:
@@ -111,7 +111,7 @@ class MicrographSet:
         if len(set(files)) != len(files):
             dup = sorted({f for f in files if files.count(f) > 1})[:5]
             raise InvalidParameterError(f"files must be unique, got duplicates {dup}")
-        images = [_to_unit_float(im, f"image {f}") for im, f in zip(self.images, files, strict=True)]
+        images = [to_unit_float(im, f"image {f}") for im, f in zip(self.images, files, strict=True)]
         names = tuple(str(c) for c in self.class_names)
         labels = self.labels
         if labels is not None:
@@ -343,7 +343,7 @@ def load_micrograph_folder(
     skipped: list[tuple[str, str]] = []
     for i, f in enumerate(files):
         try:
-            image = _to_unit_float(read_gray_image(img_dir / f), f"image {img_dir / f}")
+            image = to_unit_float(read_gray_image(img_dir / f), f"image {img_dir / f}")
             if scale_bar is not None:
                 image = np.ascontiguousarray(crop_scale_bar(image, scale_bar))
         except (DataFileError, InvalidParameterError) as exc:

@@ -37,6 +37,7 @@ SHIPPED: Registry[str] = Registry("shipped model")
 SHIPPED.add("zhang2019-gnd", "zhang2019-gnd.pt", info="zhang2019-gnd.json")
 SHIPPED.add("gnd-fcn7", "gnd-fcn7.pt", info="gnd-fcn7.json")
 SHIPPED.add("gnd-anchored", "gnd-anchored.pt", info="gnd-anchored.json")
+SHIPPED.add("micrograph-uhcs", "micrograph-uhcs.pt", info="micrograph-uhcs.json")
 
 DEFAULT = "gnd-anchored"
 ALIASES = {"default": DEFAULT}
@@ -57,7 +58,7 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
         if not path.exists():
             raise DataFileError(
                 f"the shipped model {key!r} is missing from this installation ({path}); "
-                "train one with 'microdl gnd train' and pass --model RUN_DIR"
+                "train one ('microdl gnd train', 'microdl micrograph train') and pass --model RUN_DIR"
             )
         return path
     path = Path(name_or_path)

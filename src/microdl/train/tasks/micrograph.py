@@ -67,7 +67,7 @@ class MicrographTrainConfig(RunConfig):
     objective
         One of :data:`OBJECTIVES`.
     model, embedding_dim
-        Registry encoder (``micrograph-resnet``) and embedding length.
+        Registry encoder (``micrograph-resnet-small``, or the wider ``micrograph-resnet``) and embedding length.
     crop, crops_per_image
         Crop side (px) and random crops drawn per image and epoch.
     batch_size
@@ -83,9 +83,9 @@ class MicrographTrainConfig(RunConfig):
     """
 
     objective: str = "contrastive"
-    model: str = "micrograph-resnet"
+    model: str = "micrograph-resnet-small"
     embedding_dim: int = 64
-    crop: int = 128
+    crop: int = 96
     crops_per_image: int = 8
     batch_size: int = 64
     lr: float = 1e-3
