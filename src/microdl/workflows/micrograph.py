@@ -50,7 +50,7 @@ def load_folder(folder: str | os.PathLike, *, downsample: int = DEFAULT_DOWNSAMP
 
 
 def split(labels: np.ndarray, folds: int = 5, fold: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(train, val, test)`` image indices: test block ``fold`` of ``folds``; val one block of the rest.
+    """``(train, val, test)`` image indices: test block ``fold`` of ``folds``; val a quarter of the rest.
 
     Both cuts are contiguous blocks per class in file order
     (:func:`~microdl.data.micrographs.block_folds`), so no specimen straddles them.
@@ -60,7 +60,7 @@ def split(labels: np.ndarray, folds: int = 5, fold: int = 0) -> tuple[np.ndarray
     if isinstance(fold, bool) or not isinstance(fold, (int, np.integer)) or not 0 <= fold < folds:
         raise InvalidParameterError(f"fold must be an integer in [0, {folds - 1}], got {fold!r}")
     side, test = block_folds(labels, folds)[fold]
-    inner_train, inner_val = block_folds(np.asarray(labels)[side], max(2, folds - 1))[0]
+    inner_train, inner_val = block_folds(np.asarray(labels)[side], 4)[0]  # a quarter of the rest validates
     return side[inner_train], side[inner_val], test
 
 
