@@ -10,7 +10,9 @@ here, by the probe). Precision@5 is leave-one-out retrieval among the test micro
 is ``features.texture.texture_svm`` (LBP + Gabor + two-point statistics, RBF SVM) fitted on the same
 train + validation images, at the same downscaling.
 
-Few labels (``--few``): on fold 0, siamese and supervised train on ``n`` labelled images per class;
+Few labels (``--few``): on fold 0, siamese and supervised train on ``n`` labelled images per class
+(early stopping still watches the full validation block: the curve measures what training on ``n``
+labels gives, not model selection with ``n`` labels);
 simclr's fold-0 encoder (trained on every training image, unlabelled) is probed with the same ``n``;
 the baseline too. No hyper-parameter was tuned: every setting is the preset default, fixed before the
 test sets were looked at, and the test blocks are used once, for these tables.
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -38,14 +41,24 @@ PAPER = {"Sardeshmukh et al. (Siamese)": 98.16, "DeCost et al. (VGG16 features +
 """3-class accuracies (%) reported in seed 004."""
 
 
+SETTINGS: dict = {}
+"""What every cell depends on (folds, crop, downsample, epochs, patience); set by main()."""
+
+
 def _done(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None
+    """A finished cell, refused if it was made with other settings (stale results are never mixed in)."""
+    if not path.is_file():
+        return None
+    cell = json.loads(path.read_text())
+    if cell.get("settings", SETTINGS) != SETTINGS:
+        raise SystemExit(f"{path} was made with {cell['settings']}, not {SETTINGS}: use another --work")
+    return cell
 
 
 def _save(path: Path, result: dict) -> dict:
     from microdl.io._atomic import write_json
 
-    write_json(path, result)
+    write_json(path, {**result, "settings": SETTINGS})
     return result
 
 
@@ -77,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     from microdl.workflows.micrograph import train as train_run
 
     torch.set_num_threads(args.threads)
+    SETTINGS.update(folds=args.folds, crop=args.crop, downsample=args.downsample, epochs=args.epochs,
+                    patience=args.patience)
     work = Path(args.work)
     (work / "cells").mkdir(parents=True, exist_ok=True)
     t_load = time.perf_counter()
@@ -120,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                 **scores(res["model_path"], ref, te)}
 
     for fold in args.fold_list:
-        tr, va, te = split(mset.labels, args.folds, fold)
+        tr, va, te = split(mset.labels, args.folds, fold, mset.files)
         ref = np.sort(np.r_[tr, va])
         path = work / "cells" / f"f{fold}_texture.json"
         if _done(path) is None:
@@ -132,12 +147,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"({cell['wall_time_s']:.0f} s)", file=sys.stderr)
 
     for n in args.few:
-        tr, va, te = split(mset.labels, args.folds, 0)
+        tr, va, te = split(mset.labels, args.folds, 0, mset.files)
         few = few_label_subset(mset.labels, tr, n, rng=0, class_names=names)  # train()'s draw: seed + 1000 * fold
         path = work / "cells" / f"few{n}_texture.json"
         if _done(path) is None:
             _save(path, {"n": n, **texture(few, te)})
-        for obj in [o for o in ("siamese", "supervised", "triplet") if o in args.objectives]:
+        # triplet is left out: its P x K batches need more images per class than a few-label set has
+        for obj in [o for o in ("siamese", "supervised") if o in args.objectives]:
             path = work / "cells" / f"few{n}_{obj}.json"
             if _done(path) is None:
                 _save(path, trained(work / f"few{n}_{obj}", obj, 0, n, few, te))
@@ -214,7 +230,7 @@ def _last(lines: list[str], column: str) -> float | None:
 def _summarise(cells: dict, args, names: list[str]) -> dict:
     table = {}
     for key, c in cells.items():
-        if key.startswith("f"):
+        if re.match(r"f\d+_", key):
             obj = key.split("_", 1)[1]
             row = table.setdefault(obj, {"folds": [], "svm": [], "knn": [], "p5": [], "time": [], "val": []})
             row["folds"].append(c["fold"])

@@ -21,7 +21,7 @@ def train(
     data: Path = typer.Argument(..., help="Folder with labels.csv (file, label, class_name) and micrographs/."),
     out: Path = typer.Option(..., "--out", help="Run folder: config, checkpoints, metrics, model.pt, split.json."),
     preset: str = typer.Option("siamese", "--preset", help="siamese (contrastive pairs), triplet, supervised or "
-                                                           "simclr (no labels)."),
+                                                           "simclr (labels only for the split and the SVM)."),
     folds: int = typer.Option(5, "--folds", help="Contiguous blocks per class; one is held out for testing."),
     fold: int = typer.Option(0, "--fold", help="Which block is the test set (0 .. folds-1)."),
     n_per_class: int = typer.Option(None, "--n-per-class", help="Train with only this many labelled images per "
@@ -95,9 +95,13 @@ def evaluate(
     rows = "\n".join(f"  {names[i]:>14}: " + " ".join(f"{c:4d}" for c in row)
                      for i, row in enumerate(result["confusion"]))
     human = (f"accuracy {100 * result['accuracy']:.1f} % of {result['n']} micrographs ({method}); "
-             f"precision@5 {result['precision_at_5']:.3f}\nconfusion (rows true, columns predicted "
+             f"precision@5 {_num(result['precision_at_5'])}\nconfusion (rows true, columns predicted "
              f"{', '.join(names)}):\n{rows}")
     report(result, as_json=as_json, human=human)
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
 
 
 @app.command()

@@ -49,18 +49,22 @@ def load_folder(folder: str | os.PathLike, *, downsample: int = DEFAULT_DOWNSAMP
     return replace(mset, images=[downscale(im, downsample) for im in mset.images])
 
 
-def split(labels: np.ndarray, folds: int = 5, fold: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def split(labels: np.ndarray, folds: int = 5, fold: int = 0,
+          files: list[str] | tuple[str, ...] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(train, val, test)`` image indices: test block ``fold`` of ``folds``; val a quarter of the rest.
 
     Both cuts are contiguous blocks per class in file order
-    (:func:`~microdl.data.micrographs.block_folds`), so no specimen straddles them.
+    (:func:`~microdl.data.micrographs.block_folds`; ``files`` sets the order, naturally sorted, else
+    the index order), so no specimen straddles them.
     """
     from microdl.data.micrographs import block_folds
 
     if isinstance(fold, bool) or not isinstance(fold, (int, np.integer)) or not 0 <= fold < folds:
         raise InvalidParameterError(f"fold must be an integer in [0, {folds - 1}], got {fold!r}")
-    side, test = block_folds(labels, folds)[fold]
-    inner_train, inner_val = block_folds(np.asarray(labels)[side], 4)[0]  # a quarter of the rest validates
+    order = None if files is None else list(files)
+    side, test = block_folds(labels, folds, order=order)[fold]
+    inner_train, inner_val = block_folds(np.asarray(labels)[side], 4,
+                                         order=None if order is None else [order[i] for i in side])[0]  # a quarter of the rest validates
     return side[inner_train], side[inner_val], test
 
 
@@ -70,9 +74,9 @@ def load_encoder(model: str | os.PathLike = DEFAULT_MODEL, device: str | None = 
     from microdl.models.registry import load_model
 
     net, extra = load_model(resolve_model_path(model), device=device)
-    if not hasattr(net, "embedding_dim") or "crop" not in extra:
-        raise InvalidParameterError(f"model {os.fspath(model)!r} is not a micrograph encoder (no embedding head "
-                                    "or crop); train one with 'microdl micrograph train'")
+    if not hasattr(net, "embedding_dim") or "crop" not in extra or "downsample" not in extra:
+        raise InvalidParameterError(f"model {os.fspath(model)!r} is not a micrograph encoder of "
+                                    "'microdl micrograph train' (no embedding head, crop or downsample)")
     return net, extra
 
 
@@ -113,18 +117,19 @@ def train(data_dir: str | os.PathLike, run_dir: str | os.PathLike, *, preset: st
     if mset.labels is None or len(mset.class_names) < 2:
         raise InvalidParameterError(f"training needs a labelled folder with >= 2 classes; {os.fspath(data_dir)!r} "
                                     f"has {len(mset.class_names)} (add a labels.csv)")
-    tr, va, te = split(mset.labels, folds, fold)
+    tr, va, te = split(mset.labels, folds, fold, mset.files)
     labelled = tr
     if n_per_class is not None:
         labelled = few_label_subset(mset.labels, tr, n_per_class, rng=config.seed + 1000 * fold,
                                     class_names=mset.class_names)
     fit_train = tr if config.objective == "simclr" else labelled
     run = Path(run_dir)
-    res = fit_micrograph(config, mset, fit_train, va, run, scale_bar=scale_bar, progress=progress,
+    info = {"data": os.path.abspath(data_dir), "folds": folds, "fold": fold, "downsample": downsample,
+            "n_per_class": n_per_class, "preset": preset}
+    res = fit_micrograph(config, mset, fit_train, va, run, scale_bar=scale_bar, run_info=info, progress=progress,
                          catalog=catalog)
     reference = labelled if n_per_class is not None else np.sort(np.r_[labelled, va])
-    attach_reference(res["model_path"], mset, reference, downsample=downsample, preset=preset, folds=folds,
-                     fold=fold, n_per_class=n_per_class)
+    attach_reference(res["model_path"], mset, reference)
     sides = {"train": fit_train, "labelled": labelled, "val": va, "test": te}
     write_json(run / "split.json", {k: [mset.files[i] for i in v] for k, v in sides.items()})
     return {**res, "split": str(run / "split.json"), "n_train": int(len(fit_train)),
@@ -138,7 +143,7 @@ def _embed_set(mset: Any, net: Any, extra: dict, progress: bool) -> np.ndarray:
     small = [f for f, im in zip(mset.files, mset.images, strict=True) if min(im.shape) < crop]
     if small:
         raise ShapeError(f"{len(small)} image(s) are smaller than the model's crop of {crop} px after "
-                         f"downscaling by {extra.get('downsample', 1)}, e.g. {small[0]!r}")
+                         f"downscaling by {extra['downsample']}, e.g. {small[0]!r}")
     return embed_images(net, mset.images, crop=crop, n_crops=EMBED_CROPS, progress=progress)
 
 
@@ -149,14 +154,17 @@ def embed(data_dir: str | os.PathLike, out_dir: str | os.PathLike, *, model: str
     from microdl.io._atomic import write_json
 
     net, extra = load_encoder(model)
-    mset = load_folder(data_dir, downsample=int(extra.get("downsample", 1)), scale_bar=extra.get("scale_bar"))
+    mset = load_folder(data_dir, downsample=int(extra["downsample"]), scale_bar=extra.get("scale_bar"))
     emb = _embed_set(mset, net, extra, progress)
     labels = None if mset.labels is None else [mset.class_names[c] for c in mset.labels]
     root = Path(mset.root)
     index = SimilarityIndex.build(emb, [str(root / f) for f in mset.files], labels=labels, metric="cosine")
     out = index.save(out_dir, root=root)
-    info = {"model": os.fspath(model), "root": os.fspath(root.resolve()), "crop": extra["crop"],
-            "downsample": extra.get("downsample", 1), "n_images": len(mset.files),
+    from microdl.models.pretrained import SHIPPED
+
+    name = os.fspath(model) if os.fspath(model) in SHIPPED else os.path.abspath(model)
+    info = {"model": name, "root": os.fspath(root.resolve()), "crop": extra["crop"],
+            "downsample": extra["downsample"], "n_images": len(mset.files),
             "skipped": [list(s) for s in mset.skipped]}
     write_json(Path(out_dir) / INDEX_INFO, info)
     return {"index": os.fspath(out), **info}
@@ -179,13 +187,20 @@ def evaluate(data_dir: str | os.PathLike, *, model: str | os.PathLike = DEFAULT_
     if not ref:
         raise DataFileError(f"model {os.fspath(model)!r} has no reference embeddings to classify with")
     names = list(extra["class_names"])
-    mset = load_folder(data_dir, downsample=int(extra.get("downsample", 1)), scale_bar=extra.get("scale_bar"))
+    mset = load_folder(data_dir, downsample=int(extra["downsample"]), scale_bar=extra.get("scale_bar"))
     if mset.labels is None:
         raise InvalidParameterError(f"evaluate needs a labelled folder (labels.csv); {os.fspath(data_dir)!r} has none")
     unknown = sorted(set(mset.class_names) - set(names))
     if unknown:
         raise InvalidParameterError(f"the folder's classes {unknown} are not among the model's {names}")
     y = np.array([names.index(mset.class_names[c]) for c in mset.labels])
+    same = set(mset.files) & set(ref.get("files") or [])
+    if same:
+        import warnings
+
+        warnings.warn(f"{len(same)} of the {len(mset.files)} micrographs share file names with the model's "
+                      "reference (training) images; if they are the same images, the accuracy is optimistic",
+                      UserWarning, stacklevel=2)
     emb = _embed_set(mset, net, extra, progress)
     ref_emb = np.asarray(ref["embeddings"], dtype=np.float64)
     pred = classify_embeddings(ref_emb, np.asarray(ref["labels"]), emb, method=method, k=k)
@@ -211,20 +226,24 @@ def similar(index_dir: str | os.PathLike, query: str | os.PathLike, *, k: int = 
     from microdl.analysis.micrograph import embed_images
     from microdl.analysis.similarity import SimilarityIndex, neighbours_figure
     from microdl.data.micrograph_aug import downscale
-    from microdl.data.micrographs import to_unit_float
+    from microdl.data.micrographs import crop_scale_bar, to_unit_float
     from microdl.io._atomic import read_json
     from microdl.io.images import read_gray_image
 
     folder = Path(index_dir)
     info = read_json(folder / INDEX_INFO, what="micrograph index description")
     index = SimilarityIndex.load(folder, root=info["root"])
-    net, extra = load_encoder(model if model is not None else info["model"])
-    if int(extra["crop"]) != int(info["crop"]) or int(extra.get("downsample", 1)) != int(info["downsample"]):
+    model = model if model is not None else info["model"]
+    net, extra = load_encoder(model)
+    if int(extra["crop"]) != int(info["crop"]) or int(extra["downsample"]) != int(info["downsample"]):
         raise InvalidParameterError(f"model {os.fspath(model)!r} does not match the index (crop/downsample "
                                     f"{extra['crop']}/{extra.get('downsample', 1)} vs {info['crop']}/"
                                     f"{info['downsample']}); embed the folder again with this model")
     ds = int(info["downsample"])
-    image = downscale(to_unit_float(read_gray_image(query), os.fspath(query)), ds)
+    image = to_unit_float(read_gray_image(query), os.fspath(query))
+    if extra.get("scale_bar") is not None:
+        image = crop_scale_bar(image, extra["scale_bar"])
+    image = downscale(image, ds)
     z = embed_images(net, [image], crop=int(info["crop"]), n_crops=EMBED_CROPS)
     dist, idx = index.query(z, k=min(int(k), len(index)))
     names = [index.names[i] for i in idx[0]]
