@@ -81,3 +81,20 @@ def test_config_errors_and_presets():
         MicrographTrainConfig(model="yang2020-resnet")
     with pytest.raises(InvalidParameterError, match="disjoint"):
         fit_micrograph(_cfg("contrastive"), _textures(), np.arange(10), np.arange(9, 16), "/nonexistent/run")
+
+
+def test_triplet_survives_one_class_validation_batches(tmp_path):
+    # files sorted by class, as in UHCS: Lightning's two sanity-check batches hold one class only
+    data = _textures(n_per_class=8)
+    order = np.argsort(data.labels, kind="stable")
+    data = data.subset(order)
+    val = np.r_[0:4, 8:10]  # four of class 0 first, then two of class 1
+    train = np.setdiff1d(np.arange(16), val)
+    res = fit_micrograph(_cfg("triplet", batch_size=8, max_epochs=1), data, train, val, tmp_path / "run",
+                         progress=False)
+    assert np.isfinite(res["best_val_loss"])
+
+
+def test_one_device_only():
+    with pytest.raises(InvalidParameterError, match="devices and num_nodes must be 1"):
+        _cfg("contrastive", devices=2)
