@@ -17,7 +17,9 @@ simclr's fold-0 encoder (trained on every training image, unlabelled) is probed 
 the baseline too. No hyper-parameter was tuned: every setting is the preset default, fixed before the
 test sets were looked at, and the test blocks are used once, for these tables.
 
-Everything is resumable: finished cells are read back from ``--work/cells/*.json``.
+Everything is resumable: finished cells are read back from ``--work/cells/*.json`` (each records its
+settings; a cell made with other settings stops the run). ``--summarise`` rebuilds the tables from
+whatever cells are finished, e.g. after a session ended in the middle of a fold.
 
 Usage::
 
@@ -76,7 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--crop", type=int, default=96)
     p.add_argument("--downsample", type=int, default=2)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--summarise", action="store_true", help="only rebuild the tables and figures from the "
+                                                            "finished cells (after an interrupted run)")
     args = p.parse_args(argv)
+    if args.summarise:
+        args.fold_list, args.few = [], []
 
     import torch
 
