@@ -208,6 +208,9 @@ def _figures(summary: dict, work: Path, mset, out: Path, crop: int) -> list[str]
                xlabel="labelled micrographs per class", ylabel="test accuracy (%), fold 0",
                labels=[k for k, _ in items], marker="o")
         ax.set_xscale("log")
+        ns = sorted({n for _, v in items for n in v})
+        ax.set_xticks(ns, [str(n) for n in ns])
+        ax.minorticks_off()
         save(fig, out / "few_labels.png")
         written.append("few_labels.png")
     return written
