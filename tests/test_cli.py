@@ -83,12 +83,18 @@ def test_models_list_reads_every_shipped_models_metrics(capsys):
     """Each shipped model's record uses the same metric names, so the table can show them all."""
     from microdl.models.pretrained import SHIPPED, shipped_info
 
+    from microdl.models.registry import list_models
+
+    gnd = [name for name in SHIPPED if name in list_models()]  # the GND models share a row format
     for name in SHIPPED:
+        assert "test_metrics" in shipped_info(name), name
+    for name in gnd:
         assert {"mape_rho_t", "n_accuracy"} <= set(shipped_info(name)["test_metrics"]), name
+    assert shipped_info("micrograph-uhcs")["test_metrics"]["accuracy"] > 0.8
     code, out, _ = run(capsys, "models", "list")
     assert code == 0
     shipped_rows = [line for line in out.splitlines() if " % / " in line]
-    assert len(shipped_rows) == len(SHIPPED)
+    assert len(shipped_rows) == len(gnd)
 
 
 def test_negative_seed_is_a_user_error(tmp_path, capsys):

@@ -283,6 +283,13 @@ def _markdown(s: dict) -> str:
               + "; ".join(f"{k} {v} %" for k, v in s["paper"].items())
               + ". DeCost's ImageNet-VGG features cannot be reproduced here: no pretrained weights can be "
                 "downloaded.", ""]
+    folds = sorted({f for r in s["cv"].values() for f in r["folds"]})
+    lines += ["## Per fold (the same test blocks for every method): SVM accuracy (%)", "",
+              "| method | " + " | ".join(f"fold {f}" for f in folds) + " |", "|---" * (len(folds) + 1) + "|"]
+    for obj, r in sorted(s["cv"].items()):
+        acc = dict(zip(r["folds"], r["svm"], strict=True))
+        lines.append(f"| {obj} | " + " | ".join(f"{100 * acc[f]:.1f}" if f in acc else "-" for f in folds) + " |")
+    lines.append("")
     if s["few_labels"]:
         ns = sorted({n for v in s["few_labels"].values() for n in v})
         lines += ["## Few labels (fold 0): SVM accuracy (%) with n labelled images per class", "",

@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         "train_config": cell.get("config"),
         "command": "python benchmarks/micrograph/bench_micrograph.py --folds 5 --fold-list 0; "
                    "python benchmarks/micrograph/export_pretrained.py",
+        "test_metrics": {"accuracy": cell["svm"]["accuracy"], "n": cell["svm"]["n"],
+                         "what": "SVM on the embedding, fold-0 test block (81 UHCS micrographs never seen)"},
         "test_metrics_fold0": {"svm_accuracy": cell["svm"]["accuracy"], "knn_accuracy": cell["knn"]["accuracy"],
                                "precision_at_5": cell.get("precision_at_5"), "confusion_svm": cell["svm"]["confusion"],
                                "class_names": cell["svm"]["class_names"]},
