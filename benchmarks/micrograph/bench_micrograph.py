@@ -170,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
 
     cells = {p.stem: json.loads(p.read_text()) for p in sorted((work / "cells").glob("*.json"))}
     for key, c in cells.items():
+        run_config = (c.get("config") or {}).get("config") or {}  # the run record's training config
+        if os.path.isabs(run_config.get("data") or ""):  # committed results name paths relative to the repository
+            run_config["data"] = os.path.relpath(run_config["data"], HERE.parents[1])
         if "objective" in c and (work / key).is_dir():
             c["val_knn_acc_best"] = val_at_best(work / key)
     summary = _summarise(cells, args, names)
