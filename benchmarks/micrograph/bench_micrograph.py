@@ -135,9 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         res = train_run(args.data, run_dir, preset=obj, folds=args.folds, fold=fold, downsample=args.downsample,
                         n_per_class=n, overrides=overrides, progress=False)
         keep = ("wall_time_s", "epochs_completed", "best_val_loss", "stopped_early", "n_train", "n_val", "n_test")
-        metrics = (run_dir / "metrics.csv").read_text().splitlines()
         return {"fold": fold, "n": n, "objective": obj, **{k: res[k] for k in keep},
-                "val_knn_acc_last": _last(metrics, "val_knn_acc"), "config": read_json(run_dir / "config.json"),
+                "config": read_json(run_dir / "config.json"),
                 **scores(res["model_path"], ref, te)}
 
     for fold in args.fold_list:
@@ -228,15 +227,6 @@ def val_at_best(run_dir: Path) -> float | None:
         return None
     rows = [r for r in csv.DictReader(path.open()) if r.get("val_loss") and r.get("val_knn_acc")]
     return float(min(rows, key=lambda r: float(r["val_loss"]))["val_knn_acc"]) if rows else None
-
-
-def _last(lines: list[str], column: str) -> float | None:
-    header = lines[0].split(",")
-    if column not in header:
-        return None
-    j = header.index(column)
-    vals = [row.split(",")[j] for row in lines[1:] if len(row.split(",")) > j and row.split(",")[j]]
-    return float(vals[-1]) if vals else None
 
 
 def _summarise(cells: dict, args, names: list[str]) -> dict:

@@ -180,16 +180,16 @@ class MicrographTask(pl.LightningModule):
     def _loss(self, batch: Any) -> tuple[torch.Tensor, int]:
         """The objective's loss, in float32 outside autocast (bf16 distances are off by ~0.03)."""
         if self.objective in ("contrastive", "simclr"):
-            a, b, extra = batch
+            a, b, pair_info = batch  # same-class flags (contrastive) or source images (simclr)
             z = self(torch.cat([a, b])).float()
         else:
             x, y = batch
             z = (self.model.classify(x) if self.objective == "supervised" else self(x)).float()
         with torch.autocast(z.device.type, enabled=False):
             if self.objective == "contrastive":
-                return contrastive_loss(z[: len(a)], z[len(a):], extra, self.margin), len(a)
+                return contrastive_loss(z[: len(a)], z[len(a):], pair_info, self.margin), len(a)
             if self.objective == "simclr":
-                return nt_xent_loss(z[: len(a)], z[len(a):], self.temperature, groups=extra), len(a)
+                return nt_xent_loss(z[: len(a)], z[len(a):], self.temperature, groups=pair_info), len(a)
             if self.objective == "triplet":
                 return batch_hard_triplet_loss(z, y, self.margin), len(x)
             return F.cross_entropy(z, y), len(x)
@@ -205,7 +205,7 @@ class MicrographTask(pl.LightningModule):
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         x, y, image = batch
         z = self(x)
-        logits = self.model.classify(x) if self.objective == "supervised" else None
+        logits = self.model.classifier(z) if self.objective == "supervised" else None  # one forward pass
         self._val.append((z.detach().float(), y.detach(), image.detach(),
                           None if logits is None else logits.detach().float()))
 
