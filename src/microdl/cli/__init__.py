@@ -22,6 +22,7 @@ import typer  # noqa: E402
 
 from microdl import __version__  # noqa: E402
 from microdl.cli import catalog as _catalog  # noqa: E402
+from microdl.cli import damage as _damage  # noqa: E402
 from microdl.cli import ddd as _ddd  # noqa: E402
 from microdl.cli import ddd_dataset as _ddd_dataset  # noqa: E402
 from microdl.cli import ebsd as _ebsd  # noqa: E402
@@ -89,6 +90,7 @@ app.add_typer(_ddd.app, name="ddd")
 app.add_typer(_ebsd.app, name="ebsd")
 app.command("taylor")(_ebsd.taylor)
 app.add_typer(_micrograph.app, name="micrograph")
+app.add_typer(_damage.app, name="damage")
 app.add_typer(_models.app, name="models")
 app.add_typer(_strain.app, name="strain")
 app.add_typer(_catalog.data_app, name="data")

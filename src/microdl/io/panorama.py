@@ -96,6 +96,23 @@ class Panorama:
             ya, yb = max(0, y_own - overlap), min(h, y_own + height + overlap)
             yield ya, y_own, self.read(ya, 0, yb - ya, w)
 
+    def thumbnail(self, max_side: int = 2048, *, band: int = 2048) -> tuple[np.ndarray, int]:
+        """A block-mean overview with at most ``max_side`` pixels per side, and its integer factor.
+
+        Streamed in bands (bounded memory); pixel ``(i, j)`` of the overview is the mean of the
+        ``factor x factor`` block at ``(i * factor, j * factor)``; a last partial block is dropped.
+        """
+        h, w = self.shape
+        f = max(1, -(-max(h, w) // max_side))
+        rows = []
+        step = max(f, band // f * f)
+        for y in range(0, h // f * f, step):
+            n = min(step, h // f * f - y)
+            block = self.read(y, 0, n, w // f * f).astype(np.float32)
+            rows.append(block.reshape(n // f, f, w // f, f).mean(axis=(1, 3)))
+        thumb = np.concatenate(rows) if rows else np.zeros((0, w // f), np.float32)
+        return thumb, f
+
     def close(self) -> None:
         """Release the file handles."""
         close = getattr(self._reader, "close", None)

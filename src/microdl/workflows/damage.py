@@ -1,0 +1,126 @@
+"""Damage-site jobs (seed 003): detect candidates in a panorama, into a folder and/or a store."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+from pathlib import Path
+
+from microdl.analysis.damage_candidates import DetectConfig, detect_sites, site_crops
+from microdl.exceptions import InvalidParameterError
+
+__all__ = ["detect", "open_image"]
+
+SITE_COLUMNS = ("site", "x", "y", "x_um", "y_um", "area_px", "area_um2", "x0", "y0", "x1", "y1", "n_clusters")
+
+
+def open_image(path: str | os.PathLike, *, pixel_size_um: float | None = None):
+    """A panorama from a TIFF/PNG/JPEG/``.npy`` file or a stitched layout CSV (``file, x, y``)."""
+    from microdl.io.panorama import open_mosaic, open_panorama
+
+    opener = open_mosaic if Path(path).suffix.lower() == ".csv" else open_panorama
+    return opener(path, pixel_size_um=pixel_size_um)
+
+
+def _sites_csv(sites: list[dict], size_um: float | None) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=SITE_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for s in sites:
+        x0, y0, x1, y1 = s["bbox"]
+        writer.writerow({"site": s["site"], "x": f"{s['x']:.2f}", "y": f"{s['y']:.2f}",
+                         "x_um": f"{s['x'] * size_um:.3f}" if size_um else "",
+                         "y_um": f"{s['y'] * size_um:.3f}" if size_um else "", "area_px": s["area_px"],
+                         "area_um2": f"{s['area_px'] * size_um ** 2:.4f}" if size_um else "",
+                         "x0": x0, "y0": y0, "x1": x1, "y1": y1, "n_clusters": s["n_clusters"]})
+    return buf.getvalue()
+
+
+def detect(image: str | os.PathLike, *, out: str | os.PathLike | None = None, store=None,
+           sample: str | None = None, strain: float | None = None, pixel_size_um: float | None = None,
+           config: DetectConfig | None = None, crop_sizes: tuple[int, ...] = (), figure: bool = True,
+           replace: bool = False, progress: bool = False) -> dict:
+    """Find the candidate damage sites of one image or panorama.
+
+    Parameters
+    ----------
+    image
+        TIFF (any size; read band by band), PNG/JPEG, ``.npy``, or a layout CSV of a stitched
+        panorama.
+    out
+        Folder for ``sites.csv``, ``detection.json``, ``sites.png`` (sites over an overview
+        of the image) and ``crops/<size>/site_<n>.png``.
+    store
+        A :class:`~microdl.data.damage_store.DamageStore`: the image (as a panorama of
+        ``sample`` at ``strain``), its sites and crops are added to it.
+    config
+        Detection settings (the authors' defaults if ``None``).
+    crop_sizes
+        Crop sides (pixels) to cut around every site, e.g. ``(250, 64)`` for the two stages.
+
+    Returns
+    -------
+    dict
+        ``image``, ``shape``, ``pixel_size_um``, ``area_mm2``, ``n_sites``, ``sites_per_mm2``,
+        ``config``, ``wall_time_s``, ``sites`` (each with ``site``, ``x``, ``y``, ``area_px``,
+        ``bbox``, ``n_clusters``, and the store's ``site_id`` when a store is given), the
+        written ``files`` and, with a store, ``image_id``.
+    """
+    from microdl.io._atomic import check_output_folder, save_png, write_json, write_text
+    from microdl.provenance import environment
+
+    config = config or DetectConfig()
+    if store is not None and not sample:
+        raise InvalidParameterError("a sample name is needed to add the image to a store (--sample)")
+    if any(int(c) <= 0 for c in crop_sizes):
+        raise InvalidParameterError(f"crop sizes must be positive pixel counts, got {list(crop_sizes)}")
+    out_dir = check_output_folder(out) if out is not None else None
+    t0 = time.perf_counter()
+    with open_image(image, pixel_size_um=pixel_size_um) as pano:
+        sites = detect_sites(pano, config, progress=progress)
+        wall = time.perf_counter() - t0
+        size_um = pano.pixel_size_um
+        area_mm2 = pano.shape[0] * pano.shape[1] * size_um ** 2 * 1e-6 if size_um else None
+        result = {"image": os.fspath(image), "shape": list(pano.shape), "pixel_size_um": size_um,
+                  "area_mm2": area_mm2, "n_sites": len(sites),
+                  "sites_per_mm2": len(sites) / area_mm2 if area_mm2 else None,
+                  "config": config.to_dict(), "wall_time_s": wall, "sites": sites, "files": []}
+        crops = {int(c): site_crops(pano, sites, int(c)) for c in crop_sizes}
+        if store is not None:
+            image_id = store.add_image(image, sample=sample, strain=strain, pixel_size_um=pixel_size_um)
+            ids = store.add_sites(image_id, sites, config.to_dict(), replace=replace)
+            for sid, s in zip(ids, sites, strict=True):
+                s["site_id"] = sid
+            for arr in crops.values():
+                for sid, crop in zip(ids, arr, strict=True):
+                    store.add_crop(sid, crop)
+            result["image_id"] = image_id
+        if out_dir is not None:
+            write_text(out_dir / "sites.csv", _sites_csv(sites, size_um))
+            files = ["sites.csv"]
+            for size, arr in crops.items():
+                for s, c in zip(sites, arr, strict=True):
+                    save_png(out_dir / "crops" / str(size) / f"site_{s['site']:05d}.png", c)
+                files.append(f"crops/{size}/")
+            if figure:
+                from microdl.analysis.damage_figures import sites_overlay
+                from microdl.analysis.plots import figure as new_figure
+                from microdl.analysis.plots import save
+
+                thumb, factor = pano.thumbnail(2048)
+                aspect = thumb.shape[0] / max(thumb.shape[1], 1)
+                fig, ax = new_figure(size=(8, 8 * aspect + 0.6))
+                sites_overlay(ax, thumb, factor, sites, pixel_size_um=size_um,
+                              title=f"{Path(image).name}: {len(sites)} candidate sites")
+                save(fig, out_dir / "sites.png")
+                files.append("sites.png")
+            result["files"] = files + ["detection.json"]
+            write_json(out_dir / "detection.json", {**result, "environment": environment()})
+            from microdl.data.catalog import Catalog
+
+            result["id"] = Catalog().record("run", "damage-detect", config={"image": os.fspath(image),
+                                            **config.to_dict()}, path=out_dir,
+                                            metrics={"n_sites": len(sites), "wall_time_s": wall})
+    return result
