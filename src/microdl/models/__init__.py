@@ -1,5 +1,6 @@
 """Plain torch models and a registry: ``create_model(name, **cfg)``, ``list_models()``."""
 
+from microdl.models import damage as _damage  # noqa: F401  (registers presets)
 from microdl.models import gnd_anchored as _gnd_anchored  # noqa: F401  (registers presets)
 from microdl.models import gnd_ensemble as _gnd_ensemble  # noqa: F401  (registers presets)
 from microdl.models import gnd_fcn as _gnd_fcn  # noqa: F401  (registers presets)
