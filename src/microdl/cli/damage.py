@@ -77,3 +77,141 @@ def detect(
     if "image_id" in result:
         human += f"\nstore: image {result['image_id']}, {result['n_sites']} sites"
     report(result, as_json=as_json, human=human)
+
+
+def _need_store(store: Path | None, database: str | None):
+    if store is None:
+        raise typer.BadParameter("--store is required")
+    return _open_store(store, database)
+
+
+@app.command()
+def synth(
+    out: Path = typer.Option(..., "--out", help="Folder for the panoramas, truth.csv and images.csv."),
+    n_images: int = typer.Option(2, "--n-images", help="Number of panoramas."),
+    height: int = typer.Option(2048, "--height", help="Panorama height (px)."),
+    width: int = typer.Option(2048, "--width", help="Panorama width (px)."),
+    loading: str = typer.Option("uniaxial", "--loading", help="uniaxial or biaxial (site morphology)."),
+    strains: str = typer.Option("0.1,0.3", "--strains", help="Strains of the images in turn, e.g. 0.1,0.3."),
+    density: float = typer.Option(4000.0, "--density", help="Sites per mm² at the first strain."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the scenes."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Write SYNTHETIC DP-steel panoramas with known sites (for demos and tests, never real results)."""
+    from microdl.exceptions import InvalidParameterError
+    from microdl.workflows.damage import synthetic_panoramas
+
+    try:
+        values = tuple(float(s) for s in strains.split(",") if s.strip())
+    except ValueError:
+        raise InvalidParameterError(f"--strains must be comma-separated numbers, got {strains!r}") from None
+    result = synthetic_panoramas(out, n_images=n_images, height_px=height, width_px=width, loading=loading,
+                                 strains=values, sites_per_mm2=density, seed=seed)
+    report(result, as_json=as_json, human=f"{result['n_images']} synthetic panoramas with {result['n_sites']} "
+                                          f"known sites in {out} (truth.csv, images.csv)")
+
+
+@app.command("import")
+def import_(
+    labels: Path = typer.Argument(..., help="Annotation file or folder: Pascal VOC XML, LabelMe JSON, COCO/CVAT "
+                                            "JSON, CVAT XML or CSV."),
+    store: Path = _STORE,
+    database: str = _DATABASE,
+    format: str = typer.Option(None, "--format", help="voc, labelme, coco, cvat or csv (default: guessed)."),
+    annotator: str = typer.Option(None, "--annotator", help="Annotator for annotations that name none."),
+    tolerance: float = typer.Option(10.0, "--tolerance", help="Max distance (px) from a site's centroid."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Add labels from an annotation file to the store's sites (all or nothing)."""
+    from microdl.workflows.damage_classify import import_labels
+
+    result = import_labels(_need_store(store, database), labels, format=format, annotator=annotator,
+                           tolerance_px=tolerance)
+    report(result, as_json=as_json, human=f"imported {result['n_labels']} labels by "
+                                          f"{', '.join(result['annotators'])}")
+
+
+@app.command()
+def export(
+    path: Path = typer.Argument(..., help="File (coco, cvat, csv) or folder (voc, labelme) to write."),
+    store: Path = _STORE,
+    database: str = _DATABASE,
+    format: str = typer.Option("csv", "--format", help="voc, labelme, coco, cvat or csv."),
+    history: bool = typer.Option(False, "--history", help="Every label row, not each annotator's latest."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Write the store's labels with their site boxes in a labelling tool's format."""
+    from microdl.workflows.damage_classify import export_labels
+
+    result = export_labels(_need_store(store, database), path, format=format, history=history)
+    report(result, as_json=as_json, human=f"exported {result['n_labels']} labels as {format} to {path}")
+
+
+@app.command()
+def train(
+    out: Path = typer.Option(..., "--out", help="Run folder (config, checkpoints, metrics, model.pt)."),
+    store: Path = _STORE,
+    database: str = _DATABASE,
+    stage: str = typer.Option("stage2", "--stage", help="stage1 (inclusion vs other, 250 px) or stage2 (notch / "
+                                                        "shadow / interface / martensite, 64 px)."),
+    model: str = typer.Option(None, "--model", help="kerzel2021-stage1, kerzel2021-nin, damage-nin-small, "
+                                                    "micrograph-resnet-small... (default: the stage's)."),
+    crop: int = typer.Option(None, "--crop", help="Crop side in px (default: 250 for stage1, 64 for stage2)."),
+    epochs: int = typer.Option(40, "--epochs", help="Maximum number of epochs."),
+    patience: int = typer.Option(8, "--patience", help="Early stopping patience (epochs) on val loss."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Crops per batch."),
+    lr: float = typer.Option(1e-3, "--lr", help="AdamW learning rate."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the weights, split and augmentations."),
+    threads: int = typer.Option(None, "--threads", help="Torch CPU threads."),
+    accelerator: str = typer.Option("auto", "--accelerator", help="auto (GPU if present), cpu, gpu."),
+    progress: bool = _PROGRESS,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Train one classification stage on the store's labelled sites; an interrupted run resumes."""
+    from microdl.workflows.damage_classify import train_stage
+
+    overrides = dict(max_epochs=epochs, patience=patience, batch_size=batch_size, lr=lr, seed=seed,
+                     num_threads=threads, accelerator=accelerator)
+    result = train_stage(_need_store(store, database), out, stage=stage, model=model, crop=crop,
+                         overrides=overrides, progress=progress)
+    report(result, as_json=as_json, human=f"trained {stage} on {result['n_train']} sites ({result['n_val']} for "
+                                          f"validation) {result['counts']}: best val loss "
+                                          f"{result['best_val_loss']:.4f}\nmodel: {result['model_path']}")
+
+
+@app.command()
+def classify(
+    store: Path = _STORE,
+    database: str = _DATABASE,
+    stage2: Path = typer.Option(..., "--stage2", help="Stage-2 run folder or model.pt."),
+    stage1: Path = typer.Option(None, "--stage1", help="Stage-1 run folder or model.pt (inclusion vs other)."),
+    threshold: float = typer.Option(0.7, "--threshold", help="Inclusion when stage 1 gives at least this."),
+    min_confidence: float = typer.Option(0.5, "--min-confidence", help="Below this stage-2 probability: "
+                                                                       "'uncertain'."),
+    image_id: int = typer.Option(None, "--image", help="Only this image of the store."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Classify the store's sites in two stages and record the predictions."""
+    from microdl.workflows.damage_classify import classify_store
+
+    result = classify_store(_need_store(store, database), stage2=stage2, stage1=stage1, threshold=threshold,
+                            min_confidence=min_confidence, image_id=image_id)
+    report(result, as_json=as_json, human=f"classified {result['n_sites']} sites: {result['counts']}")
+
+
+@app.command()
+def stats(
+    out: Path = typer.Option(..., "--out", help="Folder for stats.csv, stats.json and figures."),
+    store: Path = _STORE,
+    database: str = _DATABASE,
+    source: str = typer.Option("predictions", "--source", help="predictions (latest classify run) or labels."),
+    model: str = typer.Option(None, "--model", help="Which predictions: two-stage or stage2 (default: latest)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Sites per class per mm², per panorama and against strain, with figures."""
+    from microdl.workflows.damage_stats import damage_stats
+
+    result = damage_stats(_need_store(store, database), out, source=source, model=model)
+    lines = [f"{im['name']} ({im['sample']}, strain {im['strain']}): "
+             + ", ".join(f"{c} {n}" for c, n in im["counts"].items()) for im in result["images"]]
+    report(result, as_json=as_json, human="\n".join(lines + [f"written to {out}: {', '.join(result['files'])}"]))

@@ -8,10 +8,12 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
+
 from microdl.analysis.damage_candidates import DetectConfig, detect_sites, site_crops
 from microdl.exceptions import InvalidParameterError
 
-__all__ = ["detect", "open_image"]
+__all__ = ["detect", "open_image", "synthetic_panoramas"]
 
 SITE_COLUMNS = ("site", "x", "y", "x_um", "y_um", "area_px", "area_um2", "x0", "y0", "x1", "y1", "n_clusters")
 
@@ -124,3 +126,43 @@ def detect(image: str | os.PathLike, *, out: str | os.PathLike | None = None, st
                                             **config.to_dict()}, path=out_dir,
                                             metrics={"n_sites": len(sites), "wall_time_s": wall})
     return result
+
+
+def synthetic_panoramas(out: str | os.PathLike, *, n_images: int = 2, height_px: int = 2048,
+                        width_px: int = 2048, loading: str = "uniaxial", strains: tuple[float, ...] = (0.1, 0.3),
+                        sites_per_mm2: float = 4000.0, seed: int = 0, progress: bool = False) -> dict:
+    """Write synthetic DP-steel panoramas (tiled TIFFs) and their true site labels, for demos and tests.
+
+    Image ``k`` is at strain ``strains[k % len(strains)]`` with ``sites_per_mm2`` scaled by the
+    strain relative to the first (damage grows with strain). ``truth.csv`` (the labels CSV
+    format, annotator ``synthetic-truth``) and ``images.csv`` (file, sample, strain) are written
+    beside them. These images are synthetic: never report results on them as real.
+    """
+    import tifffile
+
+    from microdl.io._atomic import atomic_path, check_output_folder, write_text
+    from microdl.io.labels import Annotation, write_labels_csv
+    from microdl.simulate.dp_steel import DPSteelConfig, iter_tiles, plan_scene
+
+    out_dir = check_output_folder(out)
+    if n_images < 1 or not strains:
+        raise InvalidParameterError(f"n_images must be >= 1 and strains non-empty, got {n_images}, {strains}")
+    anns, rows = [], ["file,sample,strain,loading"]
+    for k in range(n_images):
+        strain = float(strains[k % len(strains)])
+        density = sites_per_mm2 * strain / float(strains[0]) if strains[0] > 0 else sites_per_mm2
+        cfg = DPSteelConfig(height_px=height_px, width_px=width_px, sites_per_mm2=density, loading=loading)
+        scene = plan_scene(cfg, rng=np.random.default_rng([seed, k]))
+        name = f"synthetic_{k:03d}.tif"
+        with atomic_path(out_dir / name) as tmp:
+            tifffile.imwrite(tmp, iter_tiles(scene, 512), shape=(height_px, width_px), dtype=np.uint8,
+                             tile=(512, 512), compression="zlib", bigtiff=height_px * width_px > 2**31,
+                             resolution=(1e4 / cfg.pixel_size_um,) * 2, resolutionunit="CENTIMETER")
+        anns += [Annotation(image=name, label=s["label"], bbox=tuple(float(v) for v in s["bbox"]),
+                            point=(s["x"], s["y"]), annotator="synthetic-truth") for s in scene.sites]
+        rows.append(f"{name},synthetic-{loading},{strain},{loading}")
+    write_labels_csv(out_dir / "truth.csv", anns)
+    write_text(out_dir / "images.csv", "\n".join(rows) + "\n")
+    return {"out": os.fspath(out_dir), "n_images": n_images, "n_sites": len(anns),
+            "files": [f"synthetic_{k:03d}.tif" for k in range(n_images)] + ["truth.csv", "images.csv"]}
+

@@ -1,0 +1,79 @@
+"""The synthetic end-to-end damage workflow through the CLI: synth, detect, import, train, classify, stats, export."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from microdl.cli import main
+
+
+def _json(capsys, *args):
+    assert main(list(args)) == 0, capsys.readouterr().err
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    root = tmp_path_factory.mktemp("damage")
+    assert main(["damage", "synth", "--out", str(root / "syn"), "--n-images", "4", "--height", "768",
+                 "--width", "768", "--density", "7000", "--strains", "0.1,0.3", "--seed", "3"]) == 0
+    return root
+
+
+def test_end_to_end(synthetic, tmp_path, capsys, one_torch_thread):
+    syn, store = synthetic / "syn", tmp_path / "store"
+    images = list(csv.DictReader(open(syn / "images.csv")))
+    n_found = 0
+    for row in images:
+        out = _json(capsys, "damage", "detect", str(syn / row["file"]), "--store", str(store), "--sample",
+                    row["sample"], "--strain", row["strain"], "--crops", "64", "--json", "--no-progress")
+        n_found += out["n_sites"]
+    truth = list(csv.DictReader(open(syn / "truth.csv")))
+    assert n_found == len(truth)  # every synthetic site is found once
+    imp = _json(capsys, "damage", "import", str(syn / "truth.csv"), "--store", str(store), "--json")
+    assert imp["n_labels"] == len(truth) and imp["annotators"] == ["synthetic-truth"]
+
+    run = _json(capsys, "damage", "train", "--store", str(store), "--out", str(tmp_path / "run"), "--model",
+                "damage-nin-small", "--epochs", "2", "--batch-size", "32", "--accelerator", "cpu", "--json",
+                "--no-progress")
+    assert run["n_train"] + run["n_val"] == sum(run["counts"].values()) and run["n_val"] > 0
+    res = _json(capsys, "damage", "classify", "--store", str(store), "--stage2", str(tmp_path / "run"),
+                "--min-confidence", "0", "--json")
+    assert res["n_sites"] == len(truth) and set(res["counts"]) <= {"notch", "shadow", "interface", "martensite"}
+    stats = _json(capsys, "damage", "stats", "--store", str(store), "--out", str(tmp_path / "stats"), "--json")
+    assert sum(sum(im["counts"].values()) for im in stats["images"]) == len(truth)
+    assert (tmp_path / "stats" / "density_vs_strain.png").is_file() and stats["by_strain"][0]["per_mm2"]
+    lab = _json(capsys, "damage", "stats", "--store", str(store), "--out", str(tmp_path / "s2"), "--source",
+                "labels", "--json")
+    truth_counts = {c: sum(t["label"] == c for t in truth) for c in lab["classes"]}
+    assert {c: sum(im["counts"][c] for im in lab["images"]) for c in lab["classes"]} == truth_counts
+
+    exp = _json(capsys, "damage", "export", str(tmp_path / "labels.json"), "--store", str(store), "--format",
+                "coco", "--json")
+    assert exp["n_labels"] == len(truth)
+    # the export imports back onto the same sites (by site id): a second annotator's copy
+    data = json.loads((tmp_path / "labels.json").read_text())
+    for a in data["annotations"]:
+        a.setdefault("attributes", {})["annotator"] = "second"
+    (tmp_path / "labels2.json").write_text(json.dumps(data))
+    again = _json(capsys, "damage", "import", str(tmp_path / "labels2.json"), "--store", str(store), "--json")
+    assert again["n_labels"] == len(truth) and again["annotators"] == ["second"]
+
+
+def test_import_refuses_labels_of_unknown_crops(synthetic, tmp_path, capsys):
+    syn, store = synthetic / "syn", tmp_path / "store"
+    assert main(["damage", "detect", str(syn / "synthetic_000.tif"), "--store", str(store), "--sample", "s",
+                 "--no-progress"]) == 0
+    (tmp_path / "bad.csv").write_text("image,label,x,y\nsynthetic_000.tif,notch,5,5\nnot_here.tif,notch,50,50\n")
+    capsys.readouterr()
+    assert main(["damage", "import", str(tmp_path / "bad.csv"), "--store", str(store), "--annotator", "a"]) == 2
+    err = capsys.readouterr().err
+    assert "match no site" in err and "nothing was imported" in err
+    from microdl.data.damage_store import DamageStore
+
+    assert DamageStore(store).labels() == []
+    assert main(["damage", "train", "--store", str(store), "--out", str(tmp_path / "r")]) == 2
+    assert "Label more sites first" in capsys.readouterr().err
