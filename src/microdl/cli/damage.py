@@ -215,3 +215,29 @@ def stats(
     lines = [f"{im['name']} ({im['sample']}, strain {im['strain']}): "
              + ", ".join(f"{c} {n}" for c, n in im["counts"].items()) for im in result["images"]]
     report(result, as_json=as_json, human="\n".join(lines + [f"written to {out}: {', '.join(result['files'])}"]))
+
+
+@app.command()
+def label(
+    store: Path = _STORE,
+    database: str = _DATABASE,
+    port: int = typer.Option(8765, "--port", help="Port on 127.0.0.1 (0: any free port)."),
+    annotator: str = typer.Option("", "--annotator", help="Pre-filled annotator name (editable on the page)."),
+    classes: str = typer.Option(",".join(("inclusion", "martensite", "interface", "notch", "shadow", "not damage")),
+                                "--classes", help="Comma-separated class buttons, in keyboard order 1-9."),
+    crop: int = typer.Option(96, "--crop", help="Site crop side (px)."),
+    context: int = typer.Option(320, "--context", help="Context view side (px)."),
+) -> None:
+    """Serve a labelling page on localhost: crops in context, class buttons and keys, agreement (Ctrl-C stops)."""
+    from microdl.cli._common import info
+    from microdl.workflows.damage_label import make_server
+
+    names = tuple(c.strip() for c in classes.split(",") if c.strip())
+    server = make_server(_need_store(store, database), port=port, classes=names, annotator=annotator, crop=crop,
+                         context=context)
+    host, bound = server.server_address[:2]
+    info(f"labelling page: http://{host}:{bound}/  (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
