@@ -77,3 +77,38 @@ def test_import_refuses_labels_of_unknown_crops(synthetic, tmp_path, capsys):
     assert DamageStore(store).labels() == []
     assert main(["damage", "train", "--store", str(store), "--out", str(tmp_path / "r")]) == 2
     assert "Label more sites first" in capsys.readouterr().err
+
+
+def test_few_labels_pretrain_cluster_probe_finetune(synthetic, tmp_path, capsys, one_torch_thread):
+    syn, store = synthetic / "syn", tmp_path / "store"
+    for name in ("synthetic_000.tif", "synthetic_001.tif"):
+        assert main(["damage", "detect", str(syn / name), "--store", str(store), "--sample", "s",
+                     "--no-progress"]) == 0
+    capsys.readouterr()
+    pre = _json(capsys, "damage", "pretrain", "--store", str(store), "--out", str(tmp_path / "ssl"), "--epochs", "1",
+                "--accelerator", "cpu", "--json", "--no-progress")
+    assert pre["n_sites"] >= 20
+    clus = _json(capsys, "damage", "cluster", "--store", str(store), "--model", str(tmp_path / "ssl"), "--out",
+                 str(tmp_path / "clusters"), "-k", "3", "--json")
+    assert sum(c["n_sites"] for c in clus["clusters"]) == pre["n_sites"]
+    assert (tmp_path / "clusters" / "clusters.png").is_file()
+    # a few labels from the truth, by site id through a CSV
+    from microdl.data.damage_store import DamageStore
+
+    sites = DamageStore(store).sites()
+    truth = list(csv.DictReader(open(syn / "truth.csv")))
+    rows = ["image,label,x,y"] + [f"{t['image']},{t['label']},{t['x']},{t['y']}" for t in truth
+                                  if t["image"] in ("synthetic_000.tif", "synthetic_001.tif")][:12]
+    (tmp_path / "few.csv").write_text("\n".join(rows) + "\n")
+    assert _json(capsys, "damage", "import", str(tmp_path / "few.csv"), "--store", str(store), "--annotator", "a",
+                 "--json")["n_labels"] == 12
+    probe = _json(capsys, "damage", "probe", "--store", str(store), "--model", str(tmp_path / "ssl"),
+                  "--min-confidence", "0", "--json")
+    assert probe["n_labelled"] == 12 and sum(probe["counts"].values()) == len(sites)
+    ft = _json(capsys, "damage", "train", "--store", str(store), "--out", str(tmp_path / "ft"), "--model",
+               "micrograph-resnet-small", "--init", str(tmp_path / "ssl"), "--epochs", "1", "--accelerator", "cpu",
+               "--json", "--no-progress")
+    assert ft["n_train"] + ft["n_val"] <= 12
+    assert main(["damage", "train", "--store", str(store), "--out", str(tmp_path / "ft2"), "--init",
+                 str(tmp_path / "ssl"), "--epochs", "1", "--no-progress"]) == 2
+    assert "pass --model micrograph-resnet-small" in capsys.readouterr().err

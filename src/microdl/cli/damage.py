@@ -164,6 +164,8 @@ def train(
     seed: int = typer.Option(0, "--seed", help="Seed of the weights, split and augmentations."),
     threads: int = typer.Option(None, "--threads", help="Torch CPU threads."),
     accelerator: str = typer.Option("auto", "--accelerator", help="auto (GPU if present), cpu, gpu."),
+    init: Path = typer.Option(None, "--init", help="Start from a pretrained encoder (run folder of 'damage "
+                                                   "pretrain'; use --model micrograph-resnet-small)."),
     progress: bool = _PROGRESS,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -173,7 +175,7 @@ def train(
     overrides = dict(max_epochs=epochs, patience=patience, batch_size=batch_size, lr=lr, seed=seed,
                      num_threads=threads, accelerator=accelerator)
     result = train_stage(_need_store(store, database), out, stage=stage, model=model, crop=crop,
-                         overrides=overrides, progress=progress)
+                         overrides=overrides, init=init, progress=progress)
     report(result, as_json=as_json, human=f"trained {stage} on {result['n_train']} sites ({result['n_val']} for "
                                           f"validation) {result['counts']}: best val loss "
                                           f"{result['best_val_loss']:.4f}\nmodel: {result['model_path']}")
@@ -241,3 +243,60 @@ def label(
         server.serve_forever()
     finally:
         server.server_close()
+
+
+@app.command()
+def pretrain(
+    out: Path = typer.Option(..., "--out", help="Run folder of the self-supervised encoder."),
+    store: Path = _STORE,
+    database: str = _DATABASE,
+    epochs: int = typer.Option(40, "--epochs", help="Maximum number of epochs."),
+    patience: int = typer.Option(8, "--patience", help="Early stopping patience (epochs)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the weights, views and split."),
+    threads: int = typer.Option(None, "--threads", help="Torch CPU threads."),
+    accelerator: str = typer.Option("auto", "--accelerator", help="auto (GPU if present), cpu, gpu."),
+    progress: bool = _PROGRESS,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Self-supervised (SimCLR) encoder from every candidate site of the store, no labels needed."""
+    from microdl.workflows.damage_ssl import pretrain as run
+
+    result = run(_need_store(store, database), out, progress=progress,
+                 overrides=dict(max_epochs=epochs, patience=patience, seed=seed, num_threads=threads,
+                                accelerator=accelerator))
+    report(result, as_json=as_json, human=f"pretrained on {result['n_sites']} sites in {result['wall_time_s']:.0f} s"
+                                          f"\nmodel: {result['model_path']}")
+
+
+@app.command()
+def cluster(
+    model: Path = typer.Option(..., "--model", help="Encoder run folder or model.pt ('damage pretrain')."),
+    out: Path = typer.Option(..., "--out", help="Folder for clusters.png, clusters.csv, clusters.json."),
+    store: Path = _STORE,
+    database: str = _DATABASE,
+    k: int = typer.Option(8, "-k", help="Number of clusters."),
+    seed: int = typer.Option(0, "--seed", help="k-means seed."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """k-means clusters of the sites' embeddings, with example crops per cluster."""
+    from microdl.workflows.damage_ssl import cluster_sites
+
+    result = cluster_sites(_need_store(store, database), model, out, k=k, seed=seed)
+    lines = [f"cluster {c['cluster']}: {c['n_sites']} sites {c['labels'] or ''}" for c in result["clusters"]]
+    report(result, as_json=as_json, human="\n".join(lines + [f"figure: {out / 'clusters.png'}"]))
+
+
+@app.command()
+def probe(
+    model: Path = typer.Option(..., "--model", help="Encoder run folder or model.pt ('damage pretrain')."),
+    store: Path = _STORE,
+    database: str = _DATABASE,
+    min_confidence: float = typer.Option(0.5, "--min-confidence", help="Below this probability: 'uncertain'."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Classify every site with a linear probe on the encoder, fitted on the labelled sites."""
+    from microdl.workflows.damage_ssl import probe_sites
+
+    result = probe_sites(_need_store(store, database), model, min_confidence=min_confidence)
+    report(result, as_json=as_json, human=f"probe on {result['n_labelled']} labelled sites; {result['n_sites']} "
+                                          f"sites classified: {result['counts']}")

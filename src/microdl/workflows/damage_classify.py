@@ -71,12 +71,15 @@ def _split(image_ids: np.ndarray, labels: np.ndarray, seed: int) -> tuple[np.nda
 
 
 def train_stage(store, out: str | os.PathLike, *, stage: str = "stage2", model: str | None = None,
-                crop: int | None = None, overrides: dict | None = None, progress: bool = True) -> dict:
+                crop: int | None = None, overrides: dict | None = None, init: str | os.PathLike | None = None,
+                progress: bool = True) -> dict:
     """Train one stage on the store's labelled sites; returns the run result with the data counts.
 
     ``stage="stage1"`` learns inclusion vs other (every labelled site), ``"stage2"`` the
     other four classes (sites labelled with one of them). ``model`` and ``crop`` default to
-    the stage's preset (``kerzel2021-stage1`` at 250 px, ``kerzel2021-nin`` at 64 px).
+    the stage's preset (``kerzel2021-stage1`` at 250 px, ``kerzel2021-nin`` at 64 px). ``init``
+    starts from a pretrained encoder (``microdl damage pretrain``; then ``model`` is its
+    ``micrograph-resnet-small``).
     """
     from microdl.train.tasks.damage import DamageTrainConfig, fit_damage
 
@@ -101,8 +104,11 @@ def train_stage(store, out: str | os.PathLike, *, stage: str = "stage2", model: 
     tr, va = _split(np.array([s["image_id"] for s in sites]), y, config.seed)
     if len(va) == 0:
         raise InvalidParameterError(f"too few labelled sites for a validation set: {counts}")
-    result = fit_damage(config, (x[tr], y[tr]), (x[va], y[va]), out, progress=progress,
-                        run_info={"stage": stage, "store": os.fspath(Path(store.root).resolve())})
+    if init is not None:
+        init = Path(init) / "model.pt" if Path(init).is_dir() else Path(init)
+    result = fit_damage(config, (x[tr], y[tr]), (x[va], y[va]), out, progress=progress, init=init,
+                        run_info={"stage": stage, "store": os.fspath(Path(store.root).resolve()),
+                                  "init": os.fspath(Path(init).resolve()) if init else None})
     return {**result, "stage": stage, "classes": list(classes), "counts": counts, "crop": crop,
             "n_train": int(len(tr)), "n_val": int(len(va))}
 

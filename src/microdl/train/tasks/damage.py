@@ -100,11 +100,17 @@ class DamageTask(pl.LightningModule):
 
     monitor, monitor_mode = "val_loss", "min"
 
-    def __init__(self, config: DamageTrainConfig, class_weights: list[float], extra: Mapping[str, Any]) -> None:
+    def __init__(self, config: DamageTrainConfig, class_weights: list[float], extra: Mapping[str, Any],
+                 init_state: Mapping[str, torch.Tensor] | None = None, model_kwargs: Mapping[str, Any] | None = None
+                 ) -> None:
         super().__init__()
         self.config, self.extra = config, dict(extra)
         n = len(config.classes)
-        self.model = create_model(config.model, n_classes=n)
+        self.model = create_model(config.model, **{**dict(model_kwargs or {}), "n_classes": n})
+        if init_state is not None:  # a pretrained encoder: every weight but the new class head
+            own = self.model.state_dict()
+            self.model.load_state_dict({k: v for k, v in init_state.items()
+                                        if k in own and own[k].shape == v.shape}, strict=False)
         self.register_buffer("weights", torch.tensor(class_weights, dtype=torch.float32))
         self.augment = config.augment_config()
         self._gen = torch.Generator().manual_seed(config.seed)
@@ -166,12 +172,24 @@ def _as_tensor(crops: np.ndarray) -> torch.Tensor:
 
 def fit_damage(config: DamageTrainConfig, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
                run_dir: str | os.PathLike, *, run_info: Mapping[str, Any] | None = None, resume: bool = True,
-               progress: bool = True, catalog: Catalog | None = None) -> dict[str, Any]:
+               progress: bool = True, catalog: Catalog | None = None,
+               init: str | os.PathLike | None = None) -> dict[str, Any]:
     """Train a classifier on ``train = (crops, labels)``, early stopping on ``val``.
 
     ``crops`` are ``(n, s, s)`` images, ``labels`` integer indices into ``config.classes``.
+    ``init``: a ``model.pt`` (e.g. a self-supervised encoder of the same registry model)
+    whose weights start the training (fine-tuning); the class head starts fresh.
     Returns :func:`microdl.train.runner.fit`'s result.
     """
+    init_state, model_kwargs = None, None
+    if init is not None:
+        from microdl.models.registry import load_model
+
+        net, _ = load_model(init, device="cpu")
+        if net.model_name != config.model:
+            raise InvalidParameterError(f"init model {os.fspath(init)!r} is a {net.model_name!r}, but the "
+                                        f"classifier is a {config.model!r}; pass --model {net.model_name}")
+        init_state, model_kwargs = net.state_dict(), dict(getattr(net, "model_cfg", {}) or {})
     n = len(config.classes)
     for name, (x, y) in (("train", train), ("val", val)):
         y = np.asarray(y)
@@ -188,7 +206,7 @@ def fit_damage(config: DamageTrainConfig, train: tuple[np.ndarray, np.ndarray], 
     extra = {**info, "classes": list(config.classes), "crop": int(np.asarray(train[0]).shape[-1]),
              "input": "gray crops (n, 1, s, s) on a 0-1 scale, centred on the site"}
     dm = _CropsDataModule(train, val, config.batch_size, config.seed)
-    return fit(lambda: DamageTask(config, weights, extra), dm, run_dir, trainer_config, catalog, resume=resume,
+    return fit(lambda: DamageTask(config, weights, extra, init_state, model_kwargs), dm, run_dir, trainer_config, catalog, resume=resume,
                progress=progress, record_config={**config.to_dict(), **info}, name=f"train:damage-{config.model}",
                resume_keys=("model", "classes", "batch_size", "lr", "weight_decay", "balanced", "rotation_deg",
                             "shear_deg", "flip", "dropout_p", "blur_p", "seed", *sorted(info)))
