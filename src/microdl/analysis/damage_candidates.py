@@ -79,7 +79,7 @@ class DetectConfig:
     min_area_px: int = 20
     fill_holes: bool = True
     merge_radius_px: float = 50.0
-    band_px: int = 2048
+    band_px: int = 1024
     margin_px: int = 128
     smooth_px: float = 0.0
 
@@ -94,9 +94,9 @@ class DetectConfig:
         check_positive("band_px", self.band_px)
         check_positive("margin_px", self.margin_px)
         check_positive("smooth_px", self.smooth_px, allow_zero=True)
-        if self.margin_px < 3 * self.smooth_px + 4:
-            raise InvalidParameterError(f"margin_px must be >= 3 * smooth_px + 4 = {3 * self.smooth_px + 4:g} "
-                                        f"so smoothing sees past band edges, got {self.margin_px}")
+        if self.margin_px < _edge(self) + 1:
+            raise InvalidParameterError(f"margin_px must be >= 3 + ceil(3 * smooth_px) = {_edge(self) + 1} so "
+                                        f"clusters and smoothing see past band edges, got {self.margin_px}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,17 +127,29 @@ def dark_clusters(image: np.ndarray, *, threshold: float = 20.0, method: str = "
     if method == "components":
         labels, n = ndimage.label(dark, structure=_CROSS)
         return labels.astype(np.int32, copy=False), int(n)
-    count = ndimage.convolve(dark.astype(np.uint8), _CROSS.astype(np.uint8), mode="constant", cval=0)
+    # dark pixels in each pixel's cross (itself and 4 neighbours), by shifted sums
+    count = dark.astype(np.uint8)
+    count[1:] += dark[:-1]
+    count[:-1] += dark[1:]
+    count[:, 1:] += dark[:, :-1]
+    count[:, :-1] += dark[:, 1:]
     core = dark & (count >= min_samples)
     labels, n = ndimage.label(core, structure=_CROSS)
     labels = labels.astype(np.int32, copy=False)
-    border = dark & ~core
-    if border.any():
+    ys, xs = np.nonzero(dark & ~core)
+    if len(ys):
         # a border pixel joins the cluster of a core neighbour; when two touch, the one with the
         # smaller label, i.e. the first in raster order, as DBSCAN's expansion order gives it
         big = np.iinfo(np.int32).max
-        lowest = ndimage.grey_erosion(np.where(labels > 0, labels, big), footprint=_CROSS, mode="constant", cval=big)
-        labels[border] = np.where(lowest[border] < big, lowest[border], 0)
+        h, w = labels.shape
+        best = np.full(len(ys), big, np.int64)
+        for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+            ny, nx = ys + dy, xs + dx
+            ok = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+            lab = np.zeros(len(ys), np.int64)
+            lab[ok] = labels[ny[ok], nx[ok]]
+            best = np.where(lab > 0, np.minimum(best, lab), best)
+        labels[ys, xs] = np.where(best < big, best, 0)
     return labels, int(n)
 
 
