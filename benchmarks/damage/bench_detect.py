@@ -139,9 +139,10 @@ def _detect_child(path: str, method: str) -> None:
 
 def part_panorama(work: Path, side: int) -> dict:
     path = work / f"synthetic_{side}.tif"
-    gen = None
+    gen_file = path.with_suffix(".gen.json")
     if not path.is_file():
-        gen = _write_panorama(path, side, seed=14)
+        gen_file.write_text(json.dumps(_write_panorama(path, side, seed=14)))
+    gen = json.loads(gen_file.read_text()) if gen_file.is_file() else None
     truth_rows = json.loads(path.with_suffix(".sites.json").read_text())
     truth = np.array([[s["x"], s["y"]] for s in truth_rows])
     out = {"side": side, "tile": 1024, "compression": "zlib level 1", "generation": gen,

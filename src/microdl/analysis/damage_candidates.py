@@ -10,10 +10,13 @@ DBSCAN with ``eps=1`` on integer pixel coordinates is a morphological operation:
 at least ``min_samples`` dark pixels in that cross, clusters are the 4-connected components
 of core pixels, and each non-core dark pixel next to a core pixel joins that cluster (the
 rest is noise). :func:`dark_clusters` with ``method="dbscan"`` computes exactly that with
-``scipy.ndimage`` (identical to scikit-learn's ``DBSCAN``, including which cluster takes a
-border pixel touching two: the first in raster order; tested), in milliseconds where scikit-learn takes seconds;
-``method="components"`` skips the core test (plain 4-connected components of the dark mask).
-``benchmarks/damage/`` measures how often the two differ after the area filter and merging.
+shifted sums and ``scipy.ndimage.label`` (identical to scikit-learn's ``DBSCAN``, including
+which cluster takes a border pixel touching two: the first in raster order; tested), in a time
+that grows with the image rather than with its dark pixels, and it streams in bands like the
+rest; on the images measured it is as fast as scikit-learn's, and ``method="components"``
+(plain 4-connected components of the dark mask, no core test) is several times faster.
+The core test has a cost in recall: a crack at most 2 px wide has no core pixel, so DBSCAN
+drops it. ``benchmarks/damage/`` measures both on a synthetic 20,000 x 20,000 panorama.
 
 :func:`detect_sites` streams a :class:`~microdl.io.panorama.Panorama` in row bands with an
 overlap, so a panorama of any size is processed in bounded memory; a cluster cut by a band

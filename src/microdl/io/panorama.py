@@ -33,7 +33,7 @@ from microdl.exceptions import DataFileError, InvalidParameterError
 
 __all__ = ["Panorama", "open_panorama", "open_mosaic", "pixel_size_from_tiff"]
 
-_CACHE_BYTES = 256 * 2**20
+_CACHE_BYTES = 64 * 2**20
 _WHOLE_LIMIT = 2**28  # pixels; larger images must be decodable segment by segment
 _UNIT_UM = {"m": 1e6, "mm": 1e3, "um": 1.0, "µm": 1.0, "micron": 1.0, "microns": 1.0, "nm": 1e-3,
             "pm": 1e-6, "fm": 1e-9}
