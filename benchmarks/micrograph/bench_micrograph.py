@@ -187,22 +187,31 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _figures(summary: dict, work: Path, mset, out: Path, crop: int) -> list[str]:
-    """PCA maps of every micrograph in the fold-0 encoders' embeddings; the few-label curve."""
+    """PCA (and, with umap-learn, UMAP) maps of every micrograph in the fold-0 encoders' embeddings;
+    the few-label curve. Existing figures are kept."""
     from microdl.analysis.micrograph import embed_images, embedding_pca_figure
     from microdl.analysis.plots import curves, figure, save
+    from microdl.exceptions import InvalidParameterError
     from microdl.workflows.micrograph import EMBED_CROPS, load_encoder
 
     written = []
     for obj in summary["cv"]:
         model = work / f"f0_{obj}" / "model.pt"
-        path = out / f"pca_{obj}.png"
-        if obj == "texture" or not model.is_file() or path.is_file():
+        todo = [(m, out / f"{m}_{obj}.png") for m in ("pca", "umap")]
+        written += [p.name for _, p in todo if p.is_file()]
+        todo = [(m, p) for m, p in todo if not p.is_file()]
+        if obj == "texture" or not model.is_file() or not todo:
             continue
         net, _ = load_encoder(str(model))
         emb = embed_images(net, mset.images, crop=crop, n_crops=EMBED_CROPS)
-        save(embedding_pca_figure(emb, mset.labels, mset.class_names,
-                                  title=f"{obj} encoder (fold 0), all 402 micrographs"), path)
-        written.append(path.name)
+        for method, path in todo:
+            try:  # UMAP only where the optional umap-learn is installed
+                save(embedding_pca_figure(emb, mset.labels, mset.class_names, method=method,
+                                          title=f"{obj} encoder (fold 0), all 402 micrographs"
+                                                + (", UMAP" if method == "umap" else "")), path)
+                written.append(path.name)
+            except InvalidParameterError as exc:
+                print(f"no {method} figure: {exc}", file=sys.stderr)
     if summary["few_labels"]:
         fig, ax = figure(size=(5.0, 4.0))
         items = sorted(summary["few_labels"].items())

@@ -113,17 +113,36 @@ def classification_scores(y_true: np.ndarray, y_pred: np.ndarray, class_names: S
 
 
 def embedding_pca_figure(emb: np.ndarray, labels: np.ndarray | None, class_names: Sequence[str] = (),
-                         *, title: str = "embedding, first two principal components") -> Any:
-    """Scatter of the embedding's first two principal components, coloured by class."""
+                         *, title: str = "embedding, first two principal components", method: str = "pca",
+                         seed: int = 0) -> Any:
+    """Scatter of the embedding's first two principal components (or a UMAP map), coloured by class.
+
+    ``method="umap"`` needs the optional ``umap-learn`` (``pip install microdl[umap]``); it is
+    seeded with ``seed``.
+    """
     from microdl.analysis.plots import figure
 
     emb = np.asarray(emb, dtype=np.float64)
     if emb.ndim != 2 or len(emb) < 3 or emb.shape[1] < 2:
         raise ShapeError(f"emb must be (n >= 3, d >= 2), got {emb.shape}")
-    centred = emb - emb.mean(0)
-    _, s, vt = np.linalg.svd(centred, full_matrices=False)
-    pcs = centred @ vt[:2].T
-    var = s ** 2 / max((s ** 2).sum(), 1e-300)
+    if method not in ("pca", "umap"):
+        raise InvalidParameterError(f"method must be 'pca' or 'umap', got {method!r}")
+    if method == "umap":
+        try:
+            import umap
+        except ImportError:
+            raise InvalidParameterError("method='umap' needs umap-learn: pip install 'microdl[umap]'") from None
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "n_jobs overridden by random_state": seeded on purpose
+            pcs = umap.UMAP(n_neighbors=min(15, len(emb) - 1), random_state=seed).fit_transform(emb)
+        var = None
+    else:
+        centred = emb - emb.mean(0)
+        _, s, vt = np.linalg.svd(centred, full_matrices=False)
+        pcs = centred @ vt[:2].T
+        var = s ** 2 / max((s ** 2).sum(), 1e-300)
     fig, ax = figure(size=(5.0, 4.5))
     if labels is None:
         ax.scatter(pcs[:, 0], pcs[:, 1], s=10, alpha=0.7, lw=0)
@@ -133,7 +152,11 @@ def embedding_pca_figure(emb: np.ndarray, labels: np.ndarray | None, class_names
             name = class_names[c] if c < len(class_names) else str(c)
             ax.scatter(pcs[labels == c, 0], pcs[labels == c, 1], s=10, alpha=0.7, lw=0, label=name)
         ax.legend(loc="best", fontsize=8)
-    ax.set_xlabel(f"PC1 ({100 * var[0]:.0f} % of variance)")
-    ax.set_ylabel(f"PC2 ({100 * var[1]:.0f} % of variance)")
+    if var is None:
+        ax.set_xlabel("UMAP 1")
+        ax.set_ylabel("UMAP 2")
+    else:
+        ax.set_xlabel(f"PC1 ({100 * var[0]:.0f} % of variance)")
+        ax.set_ylabel(f"PC2 ({100 * var[1]:.0f} % of variance)")
     ax.set_title(title, fontsize=9)
     return fig
