@@ -51,6 +51,13 @@ def test_end_to_end(synthetic, tmp_path, capsys, one_torch_thread):
     truth_counts = {c: sum(t["label"] == c for t in truth) for c in lab["classes"]}
     assert {c: sum(im["counts"][c] for im in lab["images"]) for c in lab["classes"]} == truth_counts
 
+    q = _json(capsys, "damage", "sites", "--store", str(store), "--label", "interface", "--min-strain", "0.2",
+              "--crops", "--json")
+    n_interface = sum(t["label"] == "interface" and t["image"] in ("synthetic_001.tif", "synthetic_003.tif")
+                      for t in truth)
+    assert q["n_sites"] == n_interface > 0 and all(s["strain"] >= 0.2 and "64" in s["crops"] for s in q["sites"])
+    assert _json(capsys, "damage", "images", "--store", str(store), "--json")["n_images"] == 4
+
     exp = _json(capsys, "damage", "export", str(tmp_path / "labels.json"), "--store", str(store), "--format",
                 "coco", "--json")
     assert exp["n_labels"] == len(truth)

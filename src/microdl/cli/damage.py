@@ -300,3 +300,39 @@ def probe(
     result = probe_sites(_need_store(store, database), model, min_confidence=min_confidence)
     report(result, as_json=as_json, human=f"probe on {result['n_labelled']} labelled sites; {result['n_sites']} "
                                           f"sites classified: {result['counts']}")
+
+
+@app.command()
+def sites(
+    store: Path = _STORE,
+    database: str = _DATABASE,
+    sample: str = typer.Option(None, "--sample", help="Only sites of this sample."),
+    label: str = typer.Option(None, "--label", help="Only sites whose consensus label is this."),
+    min_strain: float = typer.Option(None, "--min-strain", help="Only images at this strain or above."),
+    max_strain: float = typer.Option(None, "--max-strain", help="Only images at this strain or below."),
+    image_id: int = typer.Option(None, "--image", help="Only sites of this image."),
+    crops: bool = typer.Option(False, "--crops", help="Add the stored crop files of each site."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Query the store's sites, e.g. every interface decohesion of sample S above strain 0.2, with crops."""
+    rows = _need_store(store, database).sites(sample=sample, label=label, min_strain=min_strain,
+                                              max_strain=max_strain, image_id=image_id, with_crops=crops)
+    lines = [f"site {r['id']}: image {r['image_id']} ({r['sample']}, strain {r['strain']}) at x {r['x']:.0f}, "
+             f"y {r['y']:.0f}, {r['area_px']} px, label {r['label']}"
+             + (f", crops {sorted(r['crops'])}" if crops else "") for r in rows]
+    report({"n_sites": len(rows), "sites": rows}, as_json=as_json,
+           human="\n".join(lines + [f"{len(rows)} site(s)"]))
+
+
+@app.command()
+def images(
+    store: Path = _STORE,
+    database: str = _DATABASE,
+    sample: str = typer.Option(None, "--sample", help="Only images of this sample."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List the store's images with sample, strain, size and pixel size."""
+    rows = _need_store(store, database).images(sample=sample)
+    lines = [f"image {r['id']}: {r['name']} ({r['kind']}, {r['sample']}, strain {r['strain']}) {r['height']} x "
+             f"{r['width']} px, {r['pixel_size_um']} µm/px" for r in rows]
+    report({"n_images": len(rows), "images": rows}, as_json=as_json, human="\n".join(lines + [f"{len(rows)} image(s)"]))
