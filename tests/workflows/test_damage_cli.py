@@ -75,3 +75,23 @@ def test_detect_real_sem_image(shared_data, capsys):
     out = _json(capsys, "damage", "detect", str(shared_data / "sem" / "dp_steel_deformed_unlabelled.tif"),
                 "--json", "--no-progress")
     assert out["pixel_size_um"] == pytest.approx(0.05752) and 6 <= out["n_sites"] <= 15
+
+
+def test_detect_a_stitched_panorama_into_the_store(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    left = np.clip(rng.normal(110, 8, (200, 300)), 40, 255).astype(np.uint8)
+    right = left.copy()
+    left[95:106, 290:300] = 3  # a void cut by the seam: half in each tile
+    right[95:106, 0:10] = 3
+    tifffile.imwrite(tmp_path / "l.tif", left)
+    tifffile.imwrite(tmp_path / "r.tif", right)
+    (tmp_path / "layout.csv").write_text("file,x,y\nl.tif,0,0\nr.tif,300,0\n")
+    out = _json(capsys, "damage", "detect", str(tmp_path / "layout.csv"), "--store", str(tmp_path / "st"),
+                "--sample", "S", "--pixel-size-um", "0.1", "--json", "--no-progress")
+    assert out["shape"] == [200, 600] and out["n_sites"] == 1
+    assert out["sites"][0]["area_px"] == 11 * 20 and round(out["sites"][0]["x"], 1) == 299.5
+
+    from microdl.data.damage_store import DamageStore
+
+    img = DamageStore(tmp_path / "st").image(out["image_id"])
+    assert [t["file"] for t in img["layout"]] == ["l.tif", "r.tif"] and img["pixel_size_um"] == 0.1
