@@ -8,6 +8,8 @@ built-in exception they also subclass.
 
 from __future__ import annotations
 
+import numbers
+
 
 class MicrodlError(Exception):
     """Base class of every error microdl raises for bad user input."""
@@ -52,3 +54,13 @@ def check_positive(name: str, value: float, *, allow_zero: bool = False) -> None
     if not ok or value != value:  # NaN fails both
         bound = ">= 0" if allow_zero else "> 0"
         raise InvalidParameterError(f"{name} must be {bound}, got {value!r}")
+
+
+def check_int(name: str, value: object, low: int, high: int | None = None) -> None:
+    """Raise :class:`InvalidParameterError` unless ``value`` is an integer (Python or NumPy, not a
+    bool) with ``low <= value`` (and ``value <= high`` when given)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low or (
+            high is not None and value > high):
+        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise InvalidParameterError(f"{name} must be an integer {bound}, got {value!r}")
+

@@ -40,7 +40,7 @@ import numpy as np
 from scipy import ndimage
 
 from microdl._rng import RandomLike, as_generator
-from microdl.exceptions import InvalidParameterError
+from microdl.exceptions import InvalidParameterError, check_int
 from microdl.simulate import dp_steel_render as _r
 
 __all__ = ["LOADINGS", "SITE_CLASSES", "DPSteelConfig", "Scene", "iter_tiles", "plan_scene",
@@ -54,14 +54,6 @@ LOADINGS = ("uniaxial", "biaxial")
 _REF_PIXEL_UM = 0.0575  # site sizes are given in px at this pixel size
 _MIN_DARK_PX = 45       # noise-free dark core a placed site must have (the promise is >= 25 with noise)
 _ATTEMPTS = 400
-
-
-def _check_int(name: str, value: object, low: int, high: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InvalidParameterError(f"{name} must be an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
-        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise InvalidParameterError(f"{name} must be {bound}, got {value!r}")
 
 
 def _check_real(name: str, value: object, low: float, high: float = math.inf, *, low_open: bool = False) -> None:
@@ -139,8 +131,8 @@ class DPSteelConfig:
     speck_density_per_um2: float = 0.02
 
     def __post_init__(self) -> None:
-        _check_int("height_px", self.height_px, 64)
-        _check_int("width_px", self.width_px, 64)
+        check_int("height_px", self.height_px, 64)
+        check_int("width_px", self.width_px, 64)
         for name in ("pixel_size_um", "island_size_um", "grain_size_um", "min_site_distance_px"):
             _check_real(name, getattr(self, name), 0.0, low_open=True)
         if self.grain_size_um / self.pixel_size_um < 16:
@@ -392,10 +384,10 @@ def render_region(scene: Scene, y0: int, x0: int, height: int, width: int, *,
     (``True`` on martensite). Work and memory grow with the window, not with the scene.
     """
     cfg = scene.config
-    _check_int("height", height, 1, cfg.height_px)
-    _check_int("width", width, 1, cfg.width_px)
-    _check_int("y0", y0, 0, cfg.height_px - height)
-    _check_int("x0", x0, 0, cfg.width_px - width)
+    check_int("height", height, 1, cfg.height_px)
+    check_int("width", width, 1, cfg.width_px)
+    check_int("y0", y0, 0, cfg.height_px - height)
+    check_int("x0", x0, 0, cfg.width_px - width)
     n = _r.BLOCK_PX
     img = np.empty((height, width), np.uint8)
     phase = np.empty((height, width), bool) if return_phase else None
@@ -418,7 +410,7 @@ def iter_tiles(scene: Scene, tile: int = 1024) -> Iterator[np.ndarray]:
     Meant for ``tifffile.imwrite(path, tiles, shape=(H, W), dtype="uint8", tile=(tile, tile))``
     (TIFF tiles must be a multiple of 16; a multiple of 256 renders fastest). Memory stays at one tile.
     """
-    _check_int("tile", tile, 1)
+    check_int("tile", tile, 1)
     cfg = scene.config
     for ty in range(0, cfg.height_px, tile):
         for tx in range(0, cfg.width_px, tile):

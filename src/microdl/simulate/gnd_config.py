@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from microdl.exceptions import InvalidParameterError
+from microdl.exceptions import InvalidParameterError, check_int
 
 __all__ = ["PAPER_SPLITS", "RHO_UNIT_PER_M2", "WALKS", "GNDLineConfig", "density_per_pixel_length", "rho_unit"]
 
@@ -20,14 +20,6 @@ PAPER_SPLITS: dict[str, int] = {"train": 500_000, "val": 100_000, "test": 100_00
 
 WALKS = ("random", "self-avoiding")
 """Walk rules of :class:`GNDLineConfig` (``walk``)."""
-
-
-def _check_int(name: str, value: object, low: int, high: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InvalidParameterError(f"{name} must be an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
-        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise InvalidParameterError(f"{name} must be {bound}, got {value!r}")
 
 
 def _check_float(name: str, value: object) -> None:
@@ -100,27 +92,27 @@ class GNDLineConfig:
     walk: str = "random"
 
     def __post_init__(self) -> None:
-        _check_int("window", self.window, 1)
+        check_int("window", self.window, 1)
         if self.window % 2 != 1:
             raise InvalidParameterError(f"window must be odd, got {self.window!r}")
-        _check_int("grid_pixels", self.grid_pixels, max(self.window, 2))
+        check_int("grid_pixels", self.grid_pixels, max(self.window, 2))
         _check_float("pixel_size_um", self.pixel_size_um)
         _check_float("plane_thickness_m", self.plane_thickness_m)
-        _check_int("n_min", self.n_min, 1)
-        _check_int("n_max", self.n_max, self.n_min)
-        _check_int("lines_per_map_min", self.lines_per_map_min, 1)
-        _check_int("lines_per_map_max", self.lines_per_map_max, self.lines_per_map_min)
+        check_int("n_min", self.n_min, 1)
+        check_int("n_max", self.n_max, self.n_min)
+        check_int("lines_per_map_min", self.lines_per_map_min, 1)
+        check_int("lines_per_map_max", self.lines_per_map_max, self.lines_per_map_min)
         if self.lines_per_map_max < self.n_max:
             raise InvalidParameterError(
                 f"lines_per_map_max must be >= n_max={self.n_max} so that every class can "
                 f"occur, got {self.lines_per_map_max!r}")
         if self.min_walk_nodes is not None:
-            _check_int("min_walk_nodes", self.min_walk_nodes, 2)
+            check_int("min_walk_nodes", self.min_walk_nodes, 2)
         if self.max_walk_nodes is not None:
             low = max(3, (self.min_walk_nodes or self.grid_pixels + 1) + 1)
-            _check_int("max_walk_nodes", self.max_walk_nodes, low)
-        _check_int("spline_samples_per_span", self.spline_samples_per_span, 1, 1000)
-        _check_int("windows_per_map_per_class", self.windows_per_map_per_class, 1)
+            check_int("max_walk_nodes", self.max_walk_nodes, low)
+        check_int("spline_samples_per_span", self.spline_samples_per_span, 1, 1000)
+        check_int("windows_per_map_per_class", self.windows_per_map_per_class, 1)
         if self.walk not in WALKS:
             raise InvalidParameterError(f"walk must be one of {list(WALKS)}, got {self.walk!r}")
 

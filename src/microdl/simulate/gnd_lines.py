@@ -38,14 +38,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from microdl._rng import RandomLike, as_generator
-from microdl.exceptions import InvalidParameterError, ShapeError
+from microdl.exceptions import InvalidParameterError, ShapeError, check_int
 from microdl.simulate import _gnd_kernels as _k
 from microdl.simulate.gnd_config import (
     PAPER_SPLITS,
     RHO_UNIT_PER_M2,
     WALKS,
     GNDLineConfig,
-    _check_int,
     density_per_pixel_length,
     rho_unit,
 )
@@ -160,8 +159,8 @@ def pixel_densities(
         h, w = grid_pixels
     else:
         h = w = grid_pixels
-    _check_int("grid_pixels (height)", h, 1)
-    _check_int("grid_pixels (width)", w, 1)
+    check_int("grid_pixels (height)", h, 1)
+    check_int("grid_pixels (width)", w, 1)
     factor = density_per_pixel_length(pixel_size_um, plane_thickness_m)
     arrays = []
     for i, line in enumerate(lines):
@@ -225,9 +224,9 @@ def generate_map(
     >>> m.gnd.shape, len(m.lines)
     ((21, 21, 3), 3)
     """
-    _check_int("n_lines", n_lines, 0)
+    check_int("n_lines", n_lines, 0)
     g_px = config.grid_pixels if grid_pixels is None else grid_pixels
-    _check_int("grid_pixels", g_px, 2)
+    check_int("grid_pixels", g_px, 2)
     lo, hi = config.walk_limits(g_px)
     gen = as_generator(rng)
     state = np.array([gen.integers(0, 2**63, dtype=np.uint64)], np.uint64)
@@ -275,7 +274,7 @@ def _sample_windows_traced(
     progress: bool,
 ) -> tuple[WindowArrays, np.ndarray, int]:
     """:func:`sample_windows` plus, per window, (map index, row, col) and the root seed."""
-    _check_int("n_per_class", n_per_class, 0)
+    check_int("n_per_class", n_per_class, 0)
     gen = as_generator(rng)
     root = int(gen.integers(0, 2**63, dtype=np.uint64))
     n_classes = config.n_max - config.n_min + 1

@@ -34,7 +34,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
-from microdl.exceptions import DataFileError, InvalidParameterError
+from microdl.exceptions import DataFileError, InvalidParameterError, check_int  # noqa: F401  (check_int: re-exported for the tasks)
 from microdl.io._atomic import acquire_lock, atomic_write, check_output_folder, read_json, write_json
 from microdl.provenance import environment, to_jsonable
 
@@ -44,12 +44,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["RunConfig", "TrainerConfig", "check_int", "fit", "seeded", "load_checkpoint", "merge_metrics"]
 
 _ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu", "hpu")
-
-
-def check_int(name: str, value: object, low: int) -> None:
-    """Raise :class:`InvalidParameterError` unless ``value`` is an integer (not a bool) >= ``low``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise InvalidParameterError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
 @dataclass(frozen=True)
