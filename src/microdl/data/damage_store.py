@@ -48,6 +48,15 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def _where_equal(table, **equal):
+    """``SELECT * FROM table WHERE col = value ...`` (``None`` values ignored), ordered by id."""
+    q = select(table).order_by(table.c.id)
+    for col, value in equal.items():
+        if value is not None:
+            q = q.where(table.c[col] == value)
+    return q
+
+
 def consensus(latest: dict[str, str]) -> str | None:
     """The site label from each annotator's latest label: the majority, ``"disputed"`` on a tie."""
     if not latest:
@@ -132,11 +141,7 @@ class DamageStore:
 
     def images(self, *, sample: str | None = None, kind: str | None = None) -> list[dict]:
         """All images, optionally of one sample or kind, in the order they were added."""
-        q = select(T.images).order_by(T.images.c.id)
-        if sample is not None:
-            q = q.where(T.images.c.sample == sample)
-        if kind is not None:
-            q = q.where(T.images.c.kind == kind)
+        q = _where_equal(T.images, sample=sample, kind=kind)
         with self.db.transaction() as conn:
             return [self._image_dict(r) for r in conn.execute(q).mappings()]
 
@@ -281,11 +286,7 @@ class DamageStore:
 
     def labels(self, *, site_id: int | None = None, annotator: str | None = None) -> list[dict]:
         """Every label row (history included), oldest first."""
-        q = select(T.labels).order_by(T.labels.c.id)
-        if site_id is not None:
-            q = q.where(T.labels.c.site_id == site_id)
-        if annotator is not None:
-            q = q.where(T.labels.c.annotator == annotator)
+        q = _where_equal(T.labels, site_id=site_id, annotator=annotator)
         with self.db.transaction() as conn:
             return [dict(r) for r in conn.execute(q).mappings()]
 
@@ -318,9 +319,7 @@ class DamageStore:
 
     def predictions(self, *, model: str | None = None, site_ids: list[int] | None = None) -> list[dict]:
         """Prediction rows (``probabilities`` decoded), oldest first."""
-        q = select(T.predictions).order_by(T.predictions.c.id)
-        if model is not None:
-            q = q.where(T.predictions.c.model == model)
+        q = _where_equal(T.predictions, model=model)
         if site_ids is not None:
             q = q.where(T.predictions.c.site_id.in_([int(i) for i in site_ids]))
         with self.db.transaction() as conn:
