@@ -43,7 +43,20 @@ def test_end_to_end(synthetic, tmp_path, capsys, one_torch_thread):
     res = _json(capsys, "damage", "classify", "--store", str(store), "--stage2", str(tmp_path / "run"),
                 "--min-confidence", "0", "--json")
     assert res["n_sites"] == len(truth) and set(res["counts"]) <= {"notch", "shadow", "interface", "martensite"}
-    stats = _json(capsys, "damage", "stats", "--store", str(store), "--out", str(tmp_path / "stats"), "--json")
+    s1 = _json(capsys, "damage", "train", "--store", str(store), "--out", str(tmp_path / "run1"), "--stage", "stage1",
+               "--model", "damage-nin-small", "--crop", "64", "--epochs", "1", "--batch-size", "32",
+               "--accelerator", "cpu", "--json", "--no-progress")
+    assert s1["classes"] == ["inclusion", "other"] and sum(s1["counts"].values()) == len(truth)
+    two = _json(capsys, "damage", "classify", "--store", str(store), "--stage1", str(tmp_path / "run1"), "--stage2",
+                str(tmp_path / "run"), "--threshold", "0", "--json")  # threshold 0: stage 1 calls every site an inclusion
+    assert two["model"] == "two-stage" and two["counts"] == {"inclusion": len(truth)}
+    from microdl.data.damage_store import DamageStore
+
+    pred = DamageStore(store).predictions(model="two-stage")[0]
+    assert set(pred["probabilities"]) == {"inclusion", "notch", "shadow", "interface", "martensite"}
+    assert sum(pred["probabilities"].values()) == pytest.approx(1.0)
+    stats = _json(capsys, "damage", "stats", "--store", str(store), "--out", str(tmp_path / "stats"), "--model",
+                  "stage2", "--json")
     assert sum(sum(im["counts"].values()) for im in stats["images"]) == len(truth)
     assert (tmp_path / "stats" / "density_vs_strain.png").is_file() and stats["by_strain"][0]["per_mm2"]
     lab = _json(capsys, "damage", "stats", "--store", str(store), "--out", str(tmp_path / "s2"), "--source",
