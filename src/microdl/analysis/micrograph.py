@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from microdl.exceptions import InvalidParameterError, ShapeError
 
 __all__ = ["embed_images", "classify_embeddings", "classification_scores", "embedding_pca_figure",
-           "CLASSIFIERS"]
+           "CLASSIFIERS", "linear_probe"]
 
 CLASSIFIERS = ("svm", "knn")
 
@@ -65,6 +65,19 @@ def embed_images(model: torch.nn.Module, images: Sequence[np.ndarray], *, crop: 
                        for i in range(0, len(crops), batch_size)])
         out.append(F.normalize(z.mean(0), dim=0))
     return torch.stack(out).numpy()
+
+
+def linear_probe(seed: int = 0):
+    """The linear probe of an encoder: standardised embeddings into a logistic regression (scikit-learn).
+
+    Standardising matters: unit embeddings have coordinates of order ``1 / sqrt(d)``, which the
+    default L2 penalty would otherwise flatten into near-uniform probabilities.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, random_state=seed))
 
 
 def classify_embeddings(train_emb: np.ndarray, train_labels: np.ndarray, test_emb: np.ndarray, *,

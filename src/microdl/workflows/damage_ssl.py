@@ -117,8 +117,9 @@ def cluster_sites(store, model: str | os.PathLike, out: str | os.PathLike, *, k:
 
 
 def probe_sites(store, model: str | os.PathLike, *, min_confidence: float = 0.5, run_id: str | None = None) -> dict:
-    """Fit a logistic-regression probe on the labelled sites' embeddings; predict every site into the store."""
-    from sklearn.linear_model import LogisticRegression
+    """Fit a linear probe (standardised logistic regression) on the labelled sites' embeddings; predict every
+    site into the store."""
+    from microdl.analysis.micrograph import linear_probe
 
     sites = store.sites(with_crops=True)
     labelled = [i for i, s in enumerate(sites) if s["label"] and s["label"] != "disputed"]
@@ -126,7 +127,7 @@ def probe_sites(store, model: str | os.PathLike, *, min_confidence: float = 0.5,
     if len(classes) < 2:
         raise InvalidParameterError(f"the probe needs labelled sites of at least 2 classes, the store has {classes}")
     emb = embed_sites(store, model, sites)
-    clf = LogisticRegression(max_iter=2000, C=1.0).fit(emb[labelled], [sites[i]["label"] for i in labelled])
+    clf = linear_probe().fit(emb[labelled], [sites[i]["label"] for i in labelled])
     proba = clf.predict_proba(emb)
     names = list(clf.classes_)
     rows, counts = [], {}
