@@ -25,14 +25,13 @@ def synthetic(tmp_path_factory):
 
 def test_end_to_end(synthetic, tmp_path, capsys, one_torch_thread):
     syn, store = synthetic / "syn", tmp_path / "store"
-    images = list(csv.DictReader(open(syn / "images.csv")))
-    n_found = 0
-    for row in images:
-        out = _json(capsys, "damage", "detect", str(syn / row["file"]), "--store", str(store), "--sample",
-                    row["sample"], "--strain", row["strain"], "--crops", "64", "--json", "--no-progress")
-        n_found += out["n_sites"]
+    first = _json(capsys, "damage", "detect", str(syn / "synthetic_000.tif"), "--store", str(store), "--sample",
+                  "synthetic-uniaxial", "--strain", "0.1", "--crops", "64", "--json", "--no-progress")
+    rest = _json(capsys, "damage", "ingest", str(syn / "images.csv"), "--store", str(store), "--crops", "64",
+                 "--json", "--no-progress")
+    assert rest["skipped"] == ["synthetic_000.tif"] and rest["n_images"] == 3  # resumable: done images skipped
     truth = list(csv.DictReader(open(syn / "truth.csv")))
-    assert n_found == len(truth)  # every synthetic site is found once
+    assert first["n_sites"] + rest["n_sites"] == len(truth)  # every synthetic site is found once
     imp = _json(capsys, "damage", "import", str(syn / "truth.csv"), "--store", str(store), "--json")
     assert imp["n_labels"] == len(truth) and imp["annotators"] == ["synthetic-truth"]
 

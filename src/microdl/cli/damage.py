@@ -336,3 +336,28 @@ def images(
     lines = [f"image {r['id']}: {r['name']} ({r['kind']}, {r['sample']}, strain {r['strain']}) {r['height']} x "
              f"{r['width']} px, {r['pixel_size_um']} µm/px" for r in rows]
     report({"n_images": len(rows), "images": rows}, as_json=as_json, human="\n".join(lines + [f"{len(rows)} image(s)"]))
+
+
+@app.command()
+def ingest(
+    images_csv: Path = typer.Argument(..., help="CSV of images: file (relative to the CSV), sample, and optionally "
+                                                "strain and pixel_size_um ('damage synth' writes images.csv)."),
+    store: Path = _STORE,
+    database: str = _DATABASE,
+    crops: str = typer.Option("", "--crops", help="Crop sides to store for each site, e.g. 250,64."),
+    threshold: float = typer.Option(20.0, "--threshold", help="Dark below this gray level (0-255 scale)."),
+    method: str = typer.Option("components", "--method", help="components or dbscan."),
+    min_area: int = typer.Option(20, "--min-area", help="Keep clusters of more than this many pixels."),
+    progress: bool = _PROGRESS,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Detect the sites of every listed image into the store (images already there are skipped: resumable)."""
+    from microdl.analysis.damage_candidates import DetectConfig
+    from microdl.workflows.damage import ingest as run
+
+    config = DetectConfig(threshold=threshold, method=method, min_area_px=min_area)
+    result = run(images_csv, _need_store(store, database), config=config, crop_sizes=_sizes(crops),
+                 progress=progress)
+    report(result, as_json=as_json, human=f"{result['n_images']} image(s), {result['n_sites']} sites added"
+                                          + (f"; {len(result['skipped'])} already in the store" if result["skipped"]
+                                             else ""))

@@ -199,6 +199,13 @@ class DamageStore:
                                                     rows)]
         return ids
 
+    def detections(self) -> dict[int, dict]:
+        """``{image_id: {"config", "n_sites", "created_utc"}}`` of every image that has been detected."""
+        with self.db.transaction() as conn:
+            rows = conn.execute(_where_equal(T.detections)).mappings().all()
+        return {r["image_id"]: {"config": json.loads(r["config"]), "n_sites": r["n_sites"],
+                                "created_utc": r["created_utc"]} for r in rows}
+
     def sites(self, *, image_id: int | None = None, sample: str | None = None, label: str | None = None,
               min_strain: float | None = None, max_strain: float | None = None,
               site_ids: list[int] | None = None, with_crops: bool = False) -> list[dict]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 from microdl.analysis.damage_candidates import DetectConfig, detect_sites, site_crops
 from microdl.exceptions import InvalidParameterError
 
-__all__ = ["detect", "open_image", "synthetic_panoramas"]
+__all__ = ["detect", "ingest", "open_image", "synthetic_panoramas"]
 
 SITE_COLUMNS = ("site", "x", "y", "x_um", "y_um", "area_px", "area_um2", "x0", "y0", "x1", "y1", "n_clusters")
 
@@ -165,4 +166,56 @@ def synthetic_panoramas(out: str | os.PathLike, *, n_images: int = 2, height_px:
     write_text(out_dir / "images.csv", "\n".join(rows) + "\n")
     return {"out": os.fspath(out_dir), "n_images": n_images, "n_sites": len(anns),
             "files": [f"synthetic_{k:03d}.tif" for k in range(n_images)] + ["truth.csv", "images.csv"]}
+
+
+
+def ingest(images_csv: str | os.PathLike, store, *, config: DetectConfig | None = None,
+           crop_sizes: tuple[int, ...] = (), progress: bool = False) -> dict:
+    """Detect the sites of every image listed in a CSV into ``store``; images already detected are skipped.
+
+    The CSV has a header with ``file`` (relative to the CSV's folder) and ``sample``, and optionally
+    ``strain`` and ``pixel_size_um``; ``microdl damage synth`` writes one (``images.csv``). Rerunning
+    after an interruption continues with the images not yet in the store.
+    """
+    from microdl.exceptions import DataFileError
+
+    path = Path(images_csv)
+    try:
+        with path.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataFileError(f"could not read the image list {path}: {exc}") from None
+    if not rows or not {"file", "sample"} <= set(rows[0]):
+        raise DataFileError(f"{path} needs a header with at least the columns file and sample, and one row")
+
+    def number(row: dict, key: str, line: int) -> float | None:
+        text = (row.get(key) or "").strip()
+        try:
+            return float(text) if text else None
+        except ValueError:
+            raise DataFileError(f"{path}, line {line}: {key} must be a number, got {text!r}") from None
+
+    detected = store.detections()
+    done = {img["name"] for img in store.images() if img["id"] in detected}
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(rows), desc="images", unit="image", file=sys.stderr)
+    results, skipped = [], []
+    for line, row in enumerate(rows, start=2):
+        name = Path(row["file"]).name
+        if name in done:
+            skipped.append(name)
+        else:
+            res = detect(path.parent / row["file"], store=store, sample=row["sample"].strip(),
+                         strain=number(row, "strain", line), pixel_size_um=number(row, "pixel_size_um", line),
+                         config=config, crop_sizes=crop_sizes)
+            results.append({"file": row["file"], "image_id": res["image_id"], "n_sites": res["n_sites"]})
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return {"n_images": len(results), "n_sites": sum(r["n_sites"] for r in results), "images": results,
+            "skipped": skipped}
 
