@@ -216,9 +216,12 @@ def export_images(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             raise InvalidParameterError(f"{name} must be one of {allowed}, got {options[name]!r}")
     prev = _previous_export(Path(out_dir), options, split_seed) if merge else None
     src = Path(dataset_dir)
-    records = done_records(src, grid_status(src).done)
+    status = grid_status(src)
+    records = done_records(src, status.done)
     if not records:
-        raise DataFileError(f"no finished samples in {os.fspath(src)!r}")
+        raise DataFileError(f"no finished samples among the jobs in the manifest of {os.fspath(src)!r} "
+                            f"(0 of {status.n_total} done; a build started with --skip-exported lists only the "
+                            "jobs it still had to run)")
     out = check_output_folder(out_dir)
     new_keys = {rec["key"] for rec in records}
     prev = prev or {"rows": [], "dropped": [], "curves": {}, "splits": None, "sources": []}
