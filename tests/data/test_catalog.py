@@ -191,8 +191,8 @@ def test_schema_is_versioned_and_a_newer_one_is_refused(catalog_url):
     cat = Catalog(catalog_url)
     cat.list()
     with cat.transaction() as conn:
-        assert conn.execute(select(schema_version.c.component, schema_version.c.version)).all() == [
-            ("catalog", 2)]
+        versions = dict(conn.execute(select(schema_version.c.component, schema_version.c.version)).all())
+    assert versions["catalog"] == 2  # (other registered components, e.g. the damage store, have rows too)
     with cat.transaction(write=True) as conn:
         conn.execute(update(schema_version).values(version=99))
     catalog_mod.dispose_engines()  # forget that this process already checked the schema
