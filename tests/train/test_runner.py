@@ -106,3 +106,18 @@ def test_resume_and_copied_folder_gets_its_own_catalog_entry(tmp_path, synth):
     new_entry = (copy / "catalog_id").read_text().strip()
     assert new_entry != entry and cat.get(new_entry).path == str(copy.resolve())
     assert cat.get(entry).status == "done"
+
+
+def test_last_checkpoint_is_the_last_epoch_and_a_finished_run_is_not_trained_again(tmp_path, synth):
+    run = tmp_path / "run"
+    train, val = synth(64, 0), synth(32, 1)
+    # lr 0: the validation loss never improves after epoch 0, so the best checkpoint stays at epoch 0
+    res = fit_gnd(_cfg(max_epochs=3, lr=1e-12), train, val, run, progress=False)
+    last = load_checkpoint(res["last_checkpoint"], run)
+    assert last["epoch"] == 2  # the last epoch, not the best one
+    assert (run / "result.json").is_file()
+    again = fit_gnd(_cfg(max_epochs=3, lr=1e-12), train, val, run, progress=False)
+    assert again["resumed_from"] == "finished" and again["epochs_completed"] == res["epochs_completed"]
+    assert again["best_val_loss"] == res["best_val_loss"]
+    more = fit_gnd(_cfg(max_epochs=4, lr=1e-12), train, val, run, progress=False)  # more epochs: continue
+    assert more["resumed_from"].endswith("last.ckpt") and more["epochs_completed"] == 4

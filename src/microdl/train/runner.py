@@ -165,6 +165,10 @@ def seeded(seed: int) -> Iterator[None]:
         yield
 
 
+FINISHED = "result.json"
+"""Written in the run folder when training ends (early stopping or the last epoch), not when interrupted."""
+
+
 def _is_rank_zero() -> bool:
     return all(int(os.environ.get(k, "0") or 0) == 0 for k in ("RANK", "LOCAL_RANK", "NODE_RANK"))
 
@@ -382,6 +386,11 @@ def fit(
                     f"run_dir {str(run_dir)!r} already holds {str(last)!r}; pass resume=True "
                     "to continue it or choose a new run_dir")
             _check_resume(run_dir, record_config, resume_keys)
+            done = read_json(run_dir / FINISHED, missing_ok=True)
+            if done and (done.get("stopped_early") or done.get("epochs_completed", 0) >= trainer_config.max_epochs):
+                cid = run_dir / "catalog_id"  # finished: nothing left to train, the same result again
+                return {**done, "resumed_from": "finished", "wall_time_s": 0.0,
+                        "catalog_id": cid.read_text().strip() if cid.is_file() else None}
             load_checkpoint(last, run_dir)  # refuse anything but weights before Lightning sees it
             resumed_from = str(last)
         entry, cat = None, None
@@ -432,7 +441,11 @@ def _fit(task: Any, data: pl.LightningDataModule, run_dir: Path, tc: TrainerConf
         mode = getattr(task, "monitor_mode", "min")
         checkpoint = ModelCheckpoint(
             dirpath=ckpt_dir, filename=f"best-epoch{{epoch:03d}}-{monitor}{{{monitor}:.5f}}",
-            auto_insert_metric_name=False, monitor=monitor, mode=mode, save_top_k=1, save_last=True)
+            auto_insert_metric_name=False, monitor=monitor, mode=mode, save_top_k=1)
+        # last.ckpt after every epoch, improved or not (Lightning's save_last=True writes it only
+        # when a top-k checkpoint is saved, so a resume would restart from the best epoch)
+        last_checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
+                                          enable_version_counter=False)
         early = EarlyStopping(monitor=monitor, mode=mode, patience=tc.patience)
         record = _RunRecord(run_dir / "config.json", {"config": to_jsonable(record_config), **sizes},
                             resumed_from)
@@ -440,7 +453,7 @@ def _fit(task: Any, data: pl.LightningDataModule, run_dir: Path, tc: TrainerConf
         n_batches = max(1, -(-int(n_train) // int(getattr(data, "batch_size", 1) or 1))) if n_train else None
         trainer = pl.Trainer(
             accelerator=tc.accelerator, devices=tc.devices, num_nodes=tc.num_nodes, strategy=tc.strategy,
-            precision=tc.precision, max_epochs=tc.max_epochs, callbacks=[checkpoint, early, record, *callbacks],
+            precision=tc.precision, max_epochs=tc.max_epochs, callbacks=[checkpoint, last_checkpoint, early, record, *callbacks],
             logger=CSVLogger(save_dir=run_dir, name="logs"), default_root_dir=run_dir,
             log_every_n_steps=min(tc.log_every_n_steps, n_batches or tc.log_every_n_steps),
             enable_progress_bar=progress, enable_model_summary=progress,
@@ -466,7 +479,7 @@ def _fit(task: Any, data: pl.LightningDataModule, run_dir: Path, tc: TrainerConf
         task.export_model(model_path, extra={
             f"best_{monitor}": best_value, "best_checkpoint": best_path,
             "epochs_completed": trainer.current_epoch, "train_config": to_jsonable(record_config)})
-    return {
+    result = {
         "run_dir": str(run_dir),
         "model_path": str(model_path),
         "best_checkpoint": best_path,
@@ -480,4 +493,7 @@ def _fit(task: Any, data: pl.LightningDataModule, run_dir: Path, tc: TrainerConf
         "metrics_csv": str(run_dir / "metrics.csv"),
         "wall_time_s": time.perf_counter() - t0,
     }
+    if trainer.is_global_zero and not trainer.interrupted:  # a rerun returns this instead of training again
+        write_json(run_dir / FINISHED, {**result, "max_epochs": tc.max_epochs})
+    return result
 
