@@ -322,9 +322,11 @@ def fit(
         run record and the result.
     run_dir
         Output folder: ``config.json`` (config, environment, one entry per
-        session), ``checkpoints/last.ckpt`` and ``checkpoints/best-*.ckpt``,
+        session), ``checkpoints/last.ckpt`` (after every epoch) and ``checkpoints/best-*.ckpt``,
         ``logs/version_k/`` (CSV logs per session), ``metrics.csv`` (merged),
-        ``model.pt`` and ``catalog_id``. Locked while training.
+        ``model.pt``, ``catalog_id`` and, once training has ended (not when interrupted),
+        ``result.json``: a rerun then returns it without training, unless ``max_epochs`` grew
+        and the run had not stopped early. Locked while training.
     trainer_config
         Epochs, patience, seed, devices...
     catalog
