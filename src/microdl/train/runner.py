@@ -34,7 +34,8 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
-from microdl.exceptions import DataFileError, InvalidParameterError, check_int  # noqa: F401  (check_int: re-exported for the tasks)
+# check_int lives in exceptions; re-exported here, where the tasks have always imported it from
+from microdl.exceptions import DataFileError, InvalidParameterError, check_int  # noqa: F401
 from microdl.io._atomic import acquire_lock, atomic_write, check_output_folder, read_json, write_json
 from microdl.provenance import environment, to_jsonable
 
@@ -389,7 +390,8 @@ def fit(
                     "to continue it or choose a new run_dir")
             _check_resume(run_dir, record_config, resume_keys)
             done = read_json(run_dir / FINISHED, missing_ok=True)
-            if done and (done.get("stopped_early") or done.get("epochs_completed", 0) >= trainer_config.max_epochs):
+            ended = done and (done.get("stopped_early") or done.get("epochs_completed", 0) >= trainer_config.max_epochs)
+            if ended:
                 cid = run_dir / "catalog_id"  # finished: nothing left to train, the same result again
                 return {**done, "resumed_from": "finished", "wall_time_s": 0.0,
                         "catalog_id": cid.read_text().strip() if cid.is_file() else None}
@@ -455,7 +457,8 @@ def _fit(task: Any, data: pl.LightningDataModule, run_dir: Path, tc: TrainerConf
         n_batches = max(1, -(-int(n_train) // int(getattr(data, "batch_size", 1) or 1))) if n_train else None
         trainer = pl.Trainer(
             accelerator=tc.accelerator, devices=tc.devices, num_nodes=tc.num_nodes, strategy=tc.strategy,
-            precision=tc.precision, max_epochs=tc.max_epochs, callbacks=[checkpoint, last_checkpoint, early, record, *callbacks],
+            precision=tc.precision, max_epochs=tc.max_epochs,
+            callbacks=[checkpoint, last_checkpoint, early, record, *callbacks],
             logger=CSVLogger(save_dir=run_dir, name="logs"), default_root_dir=run_dir,
             log_every_n_steps=min(tc.log_every_n_steps, n_batches or tc.log_every_n_steps),
             enable_progress_bar=progress, enable_model_summary=progress,
