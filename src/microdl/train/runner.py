@@ -34,8 +34,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
-# check_int lives in exceptions; re-exported here, where the tasks have always imported it from
-from microdl.exceptions import DataFileError, InvalidParameterError, check_int  # noqa: F401
+from microdl.exceptions import DataFileError, InvalidParameterError, check_int  # noqa: F401  (re-exported)
 from microdl.io._atomic import acquire_lock, atomic_write, check_output_folder, read_json, write_json
 from microdl.provenance import environment, to_jsonable
 
@@ -166,8 +165,7 @@ def seeded(seed: int) -> Iterator[None]:
         yield
 
 
-FINISHED = "result.json"
-"""Written in the run folder when training ends (early stopping or the last epoch), not when interrupted."""
+FINISHED = "result.json"  # written when training ends (early stopping, last epoch), not when interrupted
 
 
 def _is_rank_zero() -> bool:
@@ -322,12 +320,11 @@ def fit(
         Train and validation loaders; its ``sizes`` dict (if any) goes to the
         run record and the result.
     run_dir
-        Output folder: ``config.json`` (config, environment, one entry per
-        session), ``checkpoints/last.ckpt`` (after every epoch) and ``checkpoints/best-*.ckpt``,
-        ``logs/version_k/`` (CSV logs per session), ``metrics.csv`` (merged),
-        ``model.pt``, ``catalog_id`` and, once training has ended (not when interrupted),
-        ``result.json``: a rerun then returns it without training, unless ``max_epochs`` grew
-        and the run had not stopped early. Locked while training.
+        Output folder: ``config.json`` (config, environment, one entry per session),
+        ``checkpoints/last.ckpt`` (every epoch), ``checkpoints/best-*.ckpt``, ``logs/version_k/``,
+        ``metrics.csv`` (merged), ``model.pt``, ``catalog_id``, and ``result.json`` once training
+        has ended (not when interrupted): a rerun returns it without training, unless ``max_epochs``
+        grew and the run had not stopped early. Locked while training.
     trainer_config
         Epochs, patience, seed, devices...
     catalog
@@ -390,8 +387,7 @@ def fit(
                     "to continue it or choose a new run_dir")
             _check_resume(run_dir, record_config, resume_keys)
             done = read_json(run_dir / FINISHED, missing_ok=True)
-            ended = done and (done.get("stopped_early") or done.get("epochs_completed", 0) >= trainer_config.max_epochs)
-            if ended:
+            if done and (done.get("stopped_early") or done["epochs_completed"] >= trainer_config.max_epochs):
                 cid = run_dir / "catalog_id"  # finished: nothing left to train, the same result again
                 return {**done, "resumed_from": "finished", "wall_time_s": 0.0,
                         "catalog_id": cid.read_text().strip() if cid.is_file() else None}
@@ -446,8 +442,7 @@ def _fit(task: Any, data: pl.LightningDataModule, run_dir: Path, tc: TrainerConf
         checkpoint = ModelCheckpoint(
             dirpath=ckpt_dir, filename=f"best-epoch{{epoch:03d}}-{monitor}{{{monitor}:.5f}}",
             auto_insert_metric_name=False, monitor=monitor, mode=mode, save_top_k=1)
-        # last.ckpt after every epoch, improved or not (Lightning's save_last=True writes it only
-        # when a top-k checkpoint is saved, so a resume would restart from the best epoch)
+        # last.ckpt after every epoch (save_last=True writes it only with a new best: resumes restarted there)
         last_checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
                                           enable_version_counter=False)
         early = EarlyStopping(monitor=monitor, mode=mode, patience=tc.patience)
