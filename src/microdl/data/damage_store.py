@@ -94,7 +94,7 @@ class DamageStore:
         into the store, for panoramas too big to duplicate. Height, width, pixel size (if the
         file records one) and a stitched panorama's tile layout come from the file.
         """
-        from microdl.io.panorama import open_mosaic, open_panorama
+        from microdl.io.panorama import open_image
 
         if kind not in IMAGE_KINDS:
             raise InvalidParameterError(f"kind must be one of {IMAGE_KINDS}, got {kind!r}")
@@ -103,15 +103,14 @@ class DamageStore:
         if strain is not None and not np.isfinite(strain):
             raise InvalidParameterError(f"strain must be a finite number, got {strain!r}")
         src = Path(path)
-        mosaic = src.suffix.lower() == ".csv"
-        with (open_mosaic if mosaic else open_panorama)(src, pixel_size_um=pixel_size_um) as pano:
+        with open_image(src, pixel_size_um=pixel_size_um) as pano:
             shape, size, layout = pano.shape, pano.pixel_size_um, pano.layout
         sha = sha256_file(src)
         with self.db.transaction() as conn:
             found = conn.execute(select(T.images.c.id).where(T.images.c.sha256 == sha)).scalar()
         if found is not None:
             return int(found)
-        if copy and not mosaic:
+        if copy and not layout:  # a stitched panorama's layout CSV is referenced, its tiles stay put
             rel = Path("images") / sha[:2] / f"{sha}{src.suffix.lower()}"
             dest = self.root / rel
             if not dest.is_file():
@@ -155,11 +154,10 @@ class DamageStore:
 
     def open_image(self, image_id: int):
         """The stored image as a :class:`~microdl.io.panorama.Panorama` (windowed reading)."""
-        from microdl.io.panorama import open_mosaic, open_panorama
+        from microdl.io.panorama import open_image
 
         img = self.image(image_id)
-        opener = open_mosaic if img["file"].lower().endswith(".csv") else open_panorama
-        return opener(img["file"], pixel_size_um=img["pixel_size_um"])
+        return open_image(img["file"], pixel_size_um=img["pixel_size_um"])
 
     # sites ------------------------------------------------------------------------------------
     def add_sites(self, image_id: int, found: list[dict], config: dict, *, replace: bool = False) -> list[int]:

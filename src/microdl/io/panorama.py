@@ -31,7 +31,7 @@ import numpy as np
 
 from microdl.exceptions import DataFileError, InvalidParameterError
 
-__all__ = ["Panorama", "open_panorama", "open_mosaic", "pixel_size_from_tiff"]
+__all__ = ["Panorama", "open_image", "open_panorama", "open_mosaic", "pixel_size_from_tiff"]
 
 _CACHE_BYTES = 64 * 2**20
 _WHOLE_LIMIT = 2**28  # pixels; larger images must be decodable segment by segment
@@ -205,6 +205,12 @@ def open_mosaic(layout_csv: str | os.PathLike, *, pixel_size_um: float | None = 
     size = pixel_size_um or (sizes.pop() if sizes else None)
     reader = _MosaicReader(tiles)
     return Panorama(p, reader.shape, reader.dtype, size, layout, reader)
+
+
+def open_image(path: str | os.PathLike, *, pixel_size_um: float | None = None) -> Panorama:
+    """:func:`open_mosaic` for a layout CSV (``.csv``), :func:`open_panorama` for anything else."""
+    opener = open_mosaic if Path(path).suffix.lower() == ".csv" else open_panorama
+    return opener(path, pixel_size_um=pixel_size_um)
 
 
 def pixel_size_from_tiff(tif) -> float | None:

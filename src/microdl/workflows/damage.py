@@ -13,18 +13,11 @@ import numpy as np
 
 from microdl.analysis.damage_candidates import DetectConfig, detect_sites, site_crops
 from microdl.exceptions import InvalidParameterError
+from microdl.io.panorama import open_image
 
-__all__ = ["detect", "ingest", "open_image", "synthetic_panoramas"]
+__all__ = ["detect", "ingest", "synthetic_panoramas"]
 
 SITE_COLUMNS = ("site", "x", "y", "x_um", "y_um", "area_px", "area_um2", "x0", "y0", "x1", "y1", "n_clusters")
-
-
-def open_image(path: str | os.PathLike, *, pixel_size_um: float | None = None):
-    """A panorama from a TIFF/PNG/JPEG/``.npy`` file or a stitched layout CSV (``file, x, y``)."""
-    from microdl.io.panorama import open_mosaic, open_panorama
-
-    opener = open_mosaic if Path(path).suffix.lower() == ".csv" else open_panorama
-    return opener(path, pixel_size_um=pixel_size_um)
 
 
 def _sites_csv(sites: list[dict], size_um: float | None) -> str:
