@@ -113,15 +113,14 @@ def train_stage(store, out: str | os.PathLike, *, stage: str = "stage2", model: 
             "n_train": int(len(tr)), "n_val": int(len(va))}
 
 
-def _probabilities(model_path: str | os.PathLike, crops: np.ndarray) -> tuple[np.ndarray, list[str], str]:
+def _probabilities(model_path: str | os.PathLike, store, sites: list[dict]) -> tuple[np.ndarray, list[str]]:
+    """Class probabilities ``(n, k)`` of ``sites`` on crops of the model's training size, and its classes."""
     import torch
 
     from microdl.models.registry import load_model
 
-    path = Path(model_path)
-    if path.is_dir():
-        path = path / "model.pt"
-    net, extra = load_model(path)
+    net, extra = load_model(_model_file(model_path))
+    crops = site_crops_from_store(store, sites, int(extra["crop"]))
     net.eval()
     device = next(net.parameters()).device
     probs = []
@@ -130,7 +129,7 @@ def _probabilities(model_path: str | os.PathLike, crops: np.ndarray) -> tuple[np
             x = torch.from_numpy(crops[i:i + 256].astype(np.float32) / 255.0)[:, None].to(device)
             probs.append(torch.softmax(net.classify(x).float(), dim=1).cpu().numpy())
     out = np.concatenate(probs) if probs else np.zeros((0, len(extra["classes"])))
-    return out, list(extra["classes"]), net.model_name
+    return out, list(extra["classes"])
 
 
 def classify_store(store, *, stage2: str | os.PathLike, stage1: str | os.PathLike | None = None,
@@ -143,20 +142,16 @@ def classify_store(store, *, stage2: str | os.PathLike, stage1: str | os.PathLik
     ``"uncertain"``. Without ``stage1`` the stage-2 model alone decides (it may know every
     class). Crop sizes are the models' training crops.
     """
-    from microdl.models.registry import load_model
-
     for name, v in (("threshold", threshold), ("min_confidence", min_confidence)):
         if not 0 <= v <= 1:
             raise InvalidParameterError(f"{name} must be a probability in [0, 1], got {v!r}")
     sites = store.sites(image_id=image_id, with_crops=True)
-    size2 = int(load_model(_model_file(stage2))[1]["crop"])
-    p2, classes2, _ = _probabilities(stage2, site_crops_from_store(store, sites, size2))
+    p2, classes2 = _probabilities(stage2, store, sites)
     labels = [classes2[i] for i in p2.argmax(1)] if len(sites) else []
     conf = p2.max(1) if len(sites) else np.zeros(0)
     probs = [dict(zip(classes2, map(float, p), strict=True)) for p in p2]
     if stage1 is not None and sites:
-        size1 = int(load_model(_model_file(stage1))[1]["crop"])
-        p1, classes1, _ = _probabilities(stage1, site_crops_from_store(store, sites, size1))
+        p1, classes1 = _probabilities(stage1, store, sites)
         p_incl = p1[:, classes1.index("inclusion")]
         for i, p in enumerate(p_incl):
             probs[i] = {"inclusion": float(p), **{k: v * (1 - float(p)) for k, v in probs[i].items()}}
