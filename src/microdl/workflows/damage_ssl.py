@@ -54,14 +54,17 @@ def pretrain(store, out: str | os.PathLike, *, overrides: dict | None = None, pr
     return {**result, "n_sites": len(sites)}
 
 
-def embed_sites(store, model: str | os.PathLike, sites: list[dict]) -> np.ndarray:
-    """Unit embeddings ``(n, d)`` of sites: the encoder on the central :data:`SSL_CROP` px of each crop."""
+def embed_sites(store, model: str | os.PathLike, sites: list[dict], *, data=None) -> np.ndarray:
+    """Unit embeddings ``(n, d)`` of sites: the encoder on the central :data:`SSL_CROP` px of each crop.
+
+    ``data``: the sites' :class:`MicrographSet` when the caller has it already.
+    """
     from microdl.analysis.micrograph import embed_images
     from microdl.workflows.micrograph import load_encoder
 
     path = Path(model)
     net, extra = load_encoder(path / "model.pt" if path.is_dir() else path)
-    data = _site_set(store, sites)
+    data = data if data is not None else _site_set(store, sites)
     return embed_images(net, data.images, crop=int(extra["crop"]), n_crops=1)
 
 
@@ -76,7 +79,6 @@ def cluster_sites(store, model: str | os.PathLike, out: str | os.PathLike, *, k:
 
     from microdl.analysis.damage_figures import crops_grid
     from microdl.io._atomic import check_output_folder, write_json, write_text
-    from microdl.workflows.damage_classify import site_crops_from_store
 
     if k < 2:
         raise InvalidParameterError(f"k must be >= 2 clusters, got {k}")
@@ -84,10 +86,11 @@ def cluster_sites(store, model: str | os.PathLike, out: str | os.PathLike, *, k:
     sites = store.sites(with_crops=True)
     if len(sites) < k:
         raise InvalidParameterError(f"k = {k} clusters need at least {k} sites, the store has {len(sites)}")
-    emb = embed_sites(store, model, sites)
+    data = _site_set(store, sites)
+    emb = embed_sites(store, model, sites, data=data)
     km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(emb)
     dist = np.linalg.norm(emb - km.cluster_centers_[km.labels_], axis=1)
-    crops = site_crops_from_store(store, sites, SSL_STORE_CROP)
+    crops = np.stack(data.images)  # the same crops, as floats 0..1
     rows, titles, composition = [], [], []
     for c in range(k):
         members = np.flatnonzero(km.labels_ == c)
