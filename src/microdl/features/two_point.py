@@ -31,18 +31,17 @@ PyMKS pads by ``cutoff`` (enough for that window) and clamps ``cutoff`` to
 ``(min(h, w) - 1) // 2``; here ``cutoff`` may reach ``min(h, w) - 1`` in the
 non-periodic case (larger values raise), and ``cutoff=None`` returns every displacement.
 
-Computation: float32 real FFTs in torch on the fields' device (CPU for NumPy input),
-zero-padded to the next 2-3-5-smooth size ``>= h + cutoff`` (``>= 2h - 1`` for the full
-map), which removes the wrap-around for the kept displacements. ``N(r)`` is computed
-exactly as integers rather than by a second FFT (same numbers, no round-off). The FFT
-round-off of a displacement averaged over ``N(r)`` pairs is of order
-``1e-7 * h w / N(r)`` relative (float32): small within a cutoff of ``(min(h, w) - 1) // 2``
-(``N(r) >= h w / 4``), large at the corners of the full non-periodic map (one pair). For
-non-periodic windows reaching beyond that cutoff the FFT therefore sees each field minus
-its mean, and the terms in the mean are added from exact window sums
-(float64): the round-off then scales with the fluctuations, not with the (often
-dominant) mean; a constant field gives exactly its square. Pass ``dtype=torch.float64``
-when the full map is needed to more digits.
+Computation: the shared n-dimensional engine of :mod:`microdl.features.correlations`
+(``autocorrelation(f, periodic, c)`` is ``two_point_stats(f, periodic=periodic, cutoff=c)``, with
+``cutoff=None`` here meaning ``cutoff="full"`` there): float32 real FFTs in torch on the fields' device (CPU for NumPy input),
+zero-padded to the next 2-3-5-smooth size ``>= h + cutoff`` (``>= 2h - 1`` for the full map),
+``N(r)`` computed exactly as integers. The FFT round-off of a displacement averaged over ``N(r)``
+pairs is of order ``1e-7 * h w / N(r)`` relative (float32): small within a cutoff of
+``(min(h, w) - 1) // 2`` (``N(r) >= h w / 4``), large at the corners of the full non-periodic map
+(one pair). For non-periodic windows reaching beyond that cutoff the FFT therefore sees each field
+minus its mean, and the terms in the mean are added from exact window sums (float64): the
+round-off then scales with the fluctuations, not with the (often dominant) mean; a constant field
+gives exactly its square. Pass ``dtype=torch.float64`` when the full map is needed to more digits.
 
 References
 ----------
@@ -50,8 +49,10 @@ Yang, Z., Papanikolaou, S., Reid, A. C. E., Liao, W.-k., Choudhary, A. N., Campb
 Agrawal, A. (2020). Learning to predict crystal plasticity at the nanoscale: deep
 residual networks and size effects in uniaxial compression discrete dislocation
 simulations (seed 000), section 2.1 and Table 1.
-PyMKS, ``two_point_stats`` (https://pymks.org), after Cecen et al. (2016),
-doi:10.1007/s40192-017-0089-0.
+PyMKS, ``two_point_stats`` (https://pymks.org): Brough, D. B., Wheeler, D., Kalidindi, S. R.
+(2017). Materials Knowledge Systems in Python - a data science framework for accelerated
+development of hierarchical materials. Integrating Materials and Manufacturing Innovation 6,
+36-53, doi:10.1007/s40192-017-0089-0.
 """
 
 from __future__ import annotations
@@ -70,29 +71,18 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from microdl.data._validation import as_array
-from microdl.exceptions import InvalidParameterError, NonFiniteError, ShapeError
+from microdl.exceptions import InvalidParameterError, ShapeError
+from microdl.features.correlations import (
+    _CHUNK_CPU,
+    _CHUNK_GPU,
+    _as_real,
+    _check_bool,
+    _check_dtype,
+    _correlate,
+    _ranges,
+)
 
 __all__ = ["autocorrelation", "max_cutoff", "TwoPointFeatures", "two_point_baseline"]
-
-_CHUNK_CPU = 1 << 18
-"""Padded pixels per FFT batch on the CPU: 1 MB of float32 stays in cache (2-4x faster than one
-batch of 1000 64 x 64 fields on this machine)."""
-_CHUNK_GPU = 1 << 24
-"""Padded pixels per FFT batch on a GPU (bounds memory: 64 MB float32)."""
-
-
-def _fast_len(n: int) -> int:
-    """Smallest integer >= n whose prime factors are 2, 3 and 5 (fast for pocketfft / cuFFT)."""
-    m = max(int(n), 1)
-    while True:
-        k = m
-        for p in (2, 3, 5):
-            while k % p == 0:
-                k //= p
-        if k == 1:
-            return m
-        m += 1
-
 
 def max_cutoff(shape: tuple[int, int], periodic: bool = False) -> int:
     """Largest ``cutoff`` accepted for fields of ``shape`` ``(h, w)``.
@@ -116,37 +106,6 @@ def _check_cutoff(cutoff: Any, shape: tuple[int, int], periodic: bool) -> int | 
             f"cutoff must be <= {limit} for {kind} fields of shape {tuple(shape)}, got {cutoff}"
         )
     return int(cutoff)
-
-
-def _as_tensor(fields: Any, dtype: torch.dtype) -> Tensor:
-    """Validate ``(n, h, w)`` fields and return them as a ``dtype`` tensor."""
-    if isinstance(fields, Tensor):
-        if fields.ndim != 3:
-            raise ShapeError(f"fields must have 3 dimensions (n, h, w), got shape {tuple(fields.shape)}")
-        if fields.is_complex():
-            raise InvalidParameterError(f"fields must be real, got dtype {fields.dtype}")
-        x = fields.detach().to(dtype)
-        if x.numel() and not bool(torch.isfinite(x).all()):
-            bad = int((~torch.isfinite(x)).sum())
-            raise NonFiniteError(f"fields must be finite, got {bad} NaN or infinite values")
-    else:
-        arr = as_array(fields, "fields", ndim=3)
-        if arr.dtype.kind not in "biuf":
-            raise InvalidParameterError(f"fields must be a real numeric array, got dtype {arr.dtype}")
-        x = torch.from_numpy(np.ascontiguousarray(arr)).to(dtype)
-        if arr.dtype.itemsize > 4 and arr.dtype.kind == "f" and dtype == torch.float32 and arr.size \
-                and not bool(torch.isfinite(x).all()):
-            raise NonFiniteError("fields must fit in float32, got values beyond +-3.4e38")
-    if min(x.shape) == 0:
-        raise ShapeError(f"fields must be non-empty (n, h, w), got shape {tuple(x.shape)}")
-    return x
-
-
-def _offsets(c_y: int, c_x: int, device: torch.device) -> tuple[Tensor, Tensor]:
-    """Displacements ``-c_y..c_y`` and ``-c_x..c_x`` (pixels)."""
-    ry = torch.arange(-c_y, c_y + 1, device=device)
-    rx = torch.arange(-c_x, c_x + 1, device=device)
-    return ry, rx
 
 
 @torch.no_grad()
@@ -184,83 +143,17 @@ def autocorrelation(fields: np.ndarray | Tensor, periodic: bool = False, cutoff:
            [0. , 0.5, 0. ],
            [0. , 0. , 1. ]], dtype=float32)
     """
-    if dtype not in (torch.float32, torch.float64):
-        raise InvalidParameterError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
-    if not isinstance(periodic, bool | np.bool_):
-        raise InvalidParameterError(f"periodic must be True or False, got {periodic!r}")
+    _check_dtype(dtype)
+    _check_bool("periodic", periodic)
     numpy_in = not isinstance(fields, Tensor)
-    x = _as_tensor(fields, dtype)
+    x = _as_real(fields, "fields", dtype, ndims=(3,), layout="(n, h, w)")
     n, h, w = x.shape
     c = _check_cutoff(cutoff, (h, w), bool(periodic))
-    if periodic:
-        grid = (h, w)
-        if c is None:
-            ry = torch.arange(-(h // 2), h - h // 2, device=x.device)
-            rx = torch.arange(-(w // 2), w - w // 2, device=x.device)
-        else:
-            ry, rx = _offsets(c, c, x.device)
-        norm = torch.full((ry.numel(), rx.numel()), float(h * w), dtype=dtype, device=x.device)
-    else:
-        c_y, c_x = (h - 1, w - 1) if c is None else (c, c)
-        grid = (_fast_len(h + c_y), _fast_len(w + c_x))
-        ry, rx = _offsets(c_y, c_x, x.device)
-        norm = ((h - ry.abs()).to(dtype)[:, None] * (w - rx.abs()).to(dtype)[None, :])
-    # f = g + m with m the field's mean: the FFT sees g only (round-off scales with sum g^2, not
-    # sum f^2), the terms in m are added exactly from window sums of g (float64 where available).
-    # Needed only where few pairs average (non-periodic, N(r) < h w / 4).
-    centre = not periodic and (int(ry[-1]) > (h - 1) // 2 or int(rx[-1]) > (w - 1) // 2)
-    wide = torch.float64 if x.device.type != "mps" else dtype
-    step = max(1, (_CHUNK_CPU if x.device.type == "cpu" else _CHUNK_GPU) // (grid[0] * grid[1]))
-    out = []
-    for i in range(0, n, step):
-        g = x[i:i + step]
-        if centre:
-            m = g.mean(dim=(1, 2), keepdim=True, dtype=wide)
-            g = g - m.to(dtype)
-        spec = torch.fft.rfft2(g, s=grid)
-        power = spec.real.square() + spec.imag.square()
-        corr = _window(torch.fft.irfft2(power, s=grid), ry, rx)
-        if centre:
-            corr.add_(_mean_terms(g, m, ry, rx))
-        out.append(corr.div_(norm))
-    res = torch.cat(out) if len(out) > 1 else out[0]
+    lo, hi = _ranges((h, w), bool(periodic), "full" if c is None else c)
+    chunk = _CHUNK_CPU if x.device.type == "cpu" else _CHUNK_GPU
+    res = _correlate(lambda i, j: x[i:j, None], n, 1, (h, w), [(0, 0)], bool(periodic), lo, hi, dtype,
+                     x.device, max_pixels=chunk)[:, 0]
     return res.cpu().numpy() if numpy_in else res
-
-
-def _window(corr: Tensor, ry: Tensor, rx: Tensor) -> Tensor:
-    """Displacements ``ry x rx`` (consecutive, through 0) of circular correlations ``corr (n, H, W)``,
-    ``r = 0`` moved from ``[0, 0]`` to ``[-ry[0], -rx[0]]``: four block copies (``index_select`` is slow)."""
-    n, big_h, big_w = corr.shape
-    ny, nx = -int(ry[0]), -int(rx[0])          # negative displacements, stored at the end of each axis
-    py, px = ry.numel() - ny, rx.numel() - nx  # zero and positive displacements, stored at the start
-    out = corr.new_empty((n, ny + py, nx + px))
-    out[:, :ny, :nx] = corr[:, big_h - ny:, big_w - nx:]
-    out[:, :ny, nx:] = corr[:, big_h - ny:, :px]
-    out[:, ny:, :nx] = corr[:, :py, big_w - nx:]
-    out[:, ny:, nx:] = corr[:, :py, :px]
-    return out
-
-
-def _mean_terms(g: Tensor, m: Tensor, ry: Tensor, rx: Tensor) -> Tensor:
-    """``sum_pairs f(x) f(x+r) - sum_pairs g(x) g(x+r)`` for ``f = g + m`` (non-periodic): ``m`` times
-    the sums of ``g`` over the first and over the second ends of the pairs, plus ``m^2`` times the
-    number of pairs; the window sums of ``g`` are accumulated in the dtype of ``m``."""
-    _, h, w = g.shape
-    # first ends of the pairs at r: rows max(0, -ry) .. h - max(0, ry), likewise columns
-    zero = torch.zeros_like(ry)
-    y0, y1 = torch.maximum(zero, -ry), h - torch.maximum(zero, ry)
-    zero = torch.zeros_like(rx)
-    x0, x1 = torch.maximum(zero, -rx), w - torch.maximum(zero, rx)
-    cy = F.pad(g.cumsum(1, dtype=m.dtype), (0, 0, 1, 0))        # (n, h+1, w): rows summed below index
-    rows = cy.index_select(1, y1).sub_(cy.index_select(1, y0))  # (n, ny, w)
-    cx = F.pad(rows.cumsum(2), (1, 0))                          # (n, ny, w+1)
-    # (n, ny, nx); the cancellation is done, the rest is accurate in the working dtype
-    ends = cx.index_select(2, x1).sub_(cx.index_select(2, x0)).to(g.dtype)
-    # the second ends at r are the first ends at -r: the window is symmetric, so flip
-    ends.add_(ends.flip(1, 2))
-    pairs = (y1 - y0).to(g.dtype)[:, None] * (x1 - x0).to(g.dtype)[None, :]
-    mg = m.to(g.dtype)
-    return ends.add_(mg * pairs).mul_(mg)
 
 
 def _as_profiles(X: Any) -> list[np.ndarray]:
